@@ -1,0 +1,94 @@
+# One-word commands. `make demo` runs the product with demo data; `make test` runs every test.
+# With no DATABASE_URL, a project-local PostgreSQL is started in .pgdata/ (scripts/devdb.sh).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PGPORT ?= 54329
+
+ifeq ($(strip $(DATABASE_URL)),)
+  EMBEDDED_DB := 1
+  export DATABASE_URL := postgres://crm_app@127.0.0.1:$(PGPORT)/crm
+  export DATABASE_OWNER_URL := postgres://crm_owner@127.0.0.1:$(PGPORT)/crm
+  DATABASE_SUPERUSER_URL ?= postgres://postgres@127.0.0.1:$(PGPORT)/postgres
+endif
+export CRM_PGPORT := $(PGPORT)
+
+.PHONY: help demo test lint format worker beat bench db db-stop migrate messages browser demo-reset serve clean
+
+help:
+	@echo "make demo    - install, migrate, seed two demo dealerships, serve http://127.0.0.1:8000"
+	@echo "make test    - install what is needed and run the whole test suite"
+	@echo "make lint    - ruff (lint + format check) and mypy"
+	@echo "make worker  - Celery worker        make beat - Celery beat (nightly schedule)"
+	@echo "make bench   - benchmarks (not part of the tests)"
+	@echo "make db-stop - stop the project-local PostgreSQL"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+db: venv
+ifdef EMBEDDED_DB
+	@scripts/devdb.sh start
+endif
+	@if [ -n "$(DATABASE_SUPERUSER_URL)" ]; then PYTHON=$(PY) scripts/db_bootstrap.sh "$(DATABASE_SUPERUSER_URL)" "$$DATABASE_URL" "$$DATABASE_OWNER_URL"; fi
+
+db-stop:
+	@scripts/devdb.sh stop
+
+migrate: db
+	$(PY) manage.py migrate --noinput
+
+messages: venv
+	@command -v msgfmt >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq gettext >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq gettext >/dev/null); } || { echo "Install gettext (msgfmt) to compile translations." >&2; exit 1; }
+	@$(PY) manage.py compilemessages --ignore=.venv -v 0
+
+browser:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests…"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Run: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+demo: migrate messages
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "Serving http://127.0.0.1:8000  (stop with Ctrl-C; 'make db-stop' stops the local database)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+demo-reset: db
+	@echo "Dropping every table of $$DATABASE_OWNER_URL and seeding again…"
+	psql "$$DATABASE_OWNER_URL" -v ON_ERROR_STOP=1 -q -c "DROP SCHEMA public CASCADE" -c "CREATE SCHEMA public"
+	$(MAKE) demo
+
+serve: migrate messages
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: db messages browser
+	@set -o pipefail; REDIS_URL_FOR_TESTS="$${REDIS_URL:-$$(scripts/devredis.sh url)}" \
+	  DATABASE_SUPERUSER_URL="$(DATABASE_SUPERUSER_URL)" \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+worker: migrate
+	$(VENV)/bin/celery -A crm worker --loglevel=INFO
+
+beat: migrate
+	$(VENV)/bin/celery -A crm beat --loglevel=INFO --schedule=.run/celerybeat-schedule
+
+bench: migrate
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean: db-stop
+	rm -rf .pgdata .redisdata staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Version 1 of the REST API: one router, the OpenAPI schema and its docs pages."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
+from customers.apis import CustomerViewSet
+
+router = DefaultRouter()
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("credentials", CredentialViewSet, basename="credential")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("customers", CustomerViewSet, basename="customer")
+
+
+class PublicSchemaView(SpectacularAPIView):
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+    throttle_classes: list[type] = []
+
+
+class PublicSwaggerView(SpectacularSwaggerView):
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+
+
+class PublicRedocView(SpectacularRedocView):
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+
+
+app_name = "v1"
+
+urlpatterns = [
+    path("me/", MeApi.as_view(), name="me"),
+    path("schema/", PublicSchemaView.as_view(api_version="v1"), name="schema"),
+    path("docs/", PublicSwaggerView.as_view(url_name="v1:schema"), name="docs"),
+    path("redoc/", PublicRedocView.as_view(url_name="v1:schema"), name="redoc"),
+    path("", include(router.urls)),
+]

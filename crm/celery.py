@@ -1,0 +1,20 @@
+"""The Celery app. Tasks are autodiscovered from every app's tasks.py; the beat schedule is below."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+
+app = Celery("crm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# The whole beat schedule, in one place.
+app.conf.beat_schedule = {
+    # Every 15 minutes: start the nightly pipeline for each dealership whose local night it is.
+    "nightly-fan-out": {"task": "core.nightly_fan_out", "schedule": crontab(minute="*/15")},
+}

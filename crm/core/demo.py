@@ -1,0 +1,309 @@
+"""Deterministic demo data: two dealerships, staff for every role, customers with vehicles and
+three years of sales and service history. Used by `manage.py seed_demo` (and `make demo`).
+
+Everything derives from one seed, so two runs produce the same names, numbers and orders.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from crm.tenancy.context import tenant_context
+from crm.tenancy.models import ApiCredential, Membership, Tenant
+from crm.tenancy.roles import Role
+from crm.tenancy.services import credential_create
+from customers.models import Customer, LifecycleStage, Order, RelationshipClass, Vehicle
+from customers.validators import _ID_CHECK, _ID_WEIGHTS, vin_check_digit
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏辉建林晨宇浩然子轩梓涵欣怡嘉豪思远俊杰雨桐婷雪琳佳琪志文海波丹凤振国立新晓东亮斌峰颖慧"
+MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153",
+                   "155", "156", "157", "158", "159", "166", "177", "180", "181", "182", "183", "185", "186",
+                   "187", "188", "189", "198", "199")
+PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+PLATE_CHARS = "0123456789" * 3 + "ABCDEFGHJKLMNPQRSTUVWXYZ"
+VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+VIN_YEAR = {2019: "K", 2020: "L", 2021: "M", 2022: "N", 2023: "P", 2024: "R", 2025: "S", 2026: "T"}
+COLOURS = ["极地白", "曜石黑", "星空灰", "琉璃红", "天际蓝", "月光银", "珍珠白"]
+
+
+@dataclass(frozen=True)
+class DemoDealership:
+    code: str
+    name: str
+    city: str
+    plate_prefix: str
+    id_region: str
+    districts: tuple[str, ...]
+    brand: str
+    wmi: str
+    series: tuple[tuple[str, int, int], ...]  # (series, min price, max price) in CNY
+
+
+DEALERSHIPS = (
+    DemoDealership(
+        code="sz-yuetong", name="深圳粤通一汽-大众4S店", city="深圳市", plate_prefix="粤B", id_region="440305",
+        districts=("南山区", "福田区", "罗湖区", "宝安区", "龙岗区", "龙华区"), brand="一汽-大众", wmi="LFV",
+        series=(("宝来", 98000, 139000), ("速腾", 129000, 179000), ("迈腾", 189000, 259000),
+                ("探岳", 199000, 279000), ("ID.4 CROZZ", 179000, 249000)),
+    ),
+    DemoDealership(
+        code="gz-huanan", name="广州华南之星广汽丰田4S店", city="广州市", plate_prefix="粤A", id_region="440106",
+        districts=("天河区", "越秀区", "海珠区", "白云区", "番禺区", "黄埔区"), brand="广汽丰田", wmi="LVG",
+        series=(("雷凌", 99000, 139000), ("凯美瑞", 179000, 259000), ("威兰达", 169000, 239000),
+                ("汉兰达", 259000, 349000), ("赛那", 309000, 409000)),
+    ),
+)
+
+# (email local part, role, surname+given name)
+STAFF = (
+    ("admin", Role.TENANT_ADMIN, "周建国"),
+    ("manager", Role.MANAGER, "林志远"),
+    ("cr1", Role.CR_AGENT, "陈婷"),
+    ("cr2", Role.CR_AGENT, "黄丽"),
+    ("sales1", Role.SALES_CONSULTANT, "王伟"),
+    ("sales2", Role.SALES_CONSULTANT, "李娜"),
+    ("sales3", Role.SALES_CONSULTANT, "张磊"),
+    ("sales4", Role.SALES_CONSULTANT, "刘洋"),
+    ("service1", Role.SERVICE_ADVISOR, "赵强"),
+    ("service2", Role.SERVICE_ADVISOR, "吴敏"),
+    ("service3", Role.SERVICE_ADVISOR, "孙杰"),
+    ("auditor", Role.AUDITOR, "郑华"),
+)
+GROUP_MANAGER = ("group.manager@demo.crm", "何振国")  # a manager in both dealerships, to show switching
+
+
+@dataclass
+class DemoResult:
+    sign_ins: list[tuple[str, str, str]] = field(default_factory=list)  # (dealership, role, email)
+    api_keys: list[tuple[str, str]] = field(default_factory=list)
+    customers: int = 0
+    vehicles: int = 0
+    orders: int = 0
+
+
+def demo_exists() -> bool:
+    return Tenant.objects.filter(code__in=[d.code for d in DEALERSHIPS]).exists()
+
+
+def _split(name: str) -> tuple[str, str]:
+    return name[1:], name[:1]
+
+
+def _mobile(rng: random.Random) -> str:
+    return f"+86{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10**8):08d}"
+
+
+def _vin(rng: random.Random, wmi: str, year: int) -> str:
+    body = wmi + "".join(rng.choice(VIN_CHARS) for _ in range(5)) + "0" + VIN_YEAR.get(year, "T") + rng.choice("ABCDEF") + f"{rng.randrange(10**6):06d}"
+    return body[:8] + vin_check_digit(body) + body[9:]
+
+
+def _plate(rng: random.Random, prefix: str) -> str:
+    if rng.random() < 0.15:  # new-energy plates: D/F + 5 digits
+        return f"{prefix}·{rng.choice('DF')}{rng.randrange(10**5):05d}"
+    return f"{prefix}·" + "".join(rng.choice(PLATE_CHARS) for _ in range(5))
+
+
+def _id_number(rng: random.Random, region: str, birthday: date, gender: str) -> str:
+    sequence = rng.randrange(0, 500) * 2 + (1 if gender == "male" else 0)
+    body = f"{region}{birthday:%Y%m%d}{sequence:03d}"
+    total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True))
+    return body + _ID_CHECK[total % 11]
+
+
+def _money(rng: random.Random, low: int, high: int) -> Decimal:
+    return Decimal(rng.randrange(low * 100, high * 100)) / 100
+
+
+def _seed_staff(dealer: DemoDealership, password_hash: str, result: DemoResult) -> dict[str, list[Membership]]:
+    user_model = get_user_model()
+    by_role: dict[str, list[Membership]] = {}
+    for local, role, name in STAFF:
+        email = f"{local}@{dealer.code}.demo.crm"
+        first, last = _split(name)
+        user = user_model.objects.create(username=email, email=email, first_name=first, last_name=last, password=password_hash)
+        membership = Membership.objects.create(user=user, role=role)
+        by_role.setdefault(role, []).append(membership)
+        result.sign_ins.append((dealer.name, str(Role(role).label), email))
+    group_user = user_model.objects.filter(email=GROUP_MANAGER[0]).first()
+    if group_user is None:
+        first, last = _split(GROUP_MANAGER[1])
+        group_user = user_model.objects.create(
+            username=GROUP_MANAGER[0], email=GROUP_MANAGER[0], first_name=first, last_name=last, password=password_hash
+        )
+        result.sign_ins.append(("两家店 (both)", str(Role.MANAGER.label), GROUP_MANAGER[0]))
+    by_role[Role.MANAGER].append(Membership.objects.create(user=group_user, role=Role.MANAGER))
+    return by_role
+
+
+def _seed_customers(
+    dealer: DemoDealership, rng: random.Random, count: int, by_role: dict[str, list[Membership]], today: date,
+    progress: Callable[[str], None], result: DemoResult,
+) -> None:
+    owners = by_role[Role.SALES_CONSULTANT] * 4 + by_role[Role.SERVICE_ADVISOR]
+    service_staff = by_role[Role.SERVICE_ADVISOR]
+    mobiles: set[str] = set()
+    plates: set[str] = set()
+    vins: set[str] = set()
+    customers: list[Customer] = []
+    plans: list[tuple[int, int, float]] = []  # (vehicles, months since purchase, churn after months)
+    for index in range(count):
+        gender = rng.choice(["male", "male", "female"])
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice([1, 2, 2])))
+        mobile = _mobile(rng)
+        while mobile in mobiles:
+            mobile = _mobile(rng)
+        mobiles.add(mobile)
+        birthday = date(rng.randrange(1960, 2003), rng.randrange(1, 13), rng.randrange(1, 29))
+        is_buyer = rng.random() < 0.72
+        customers.append(
+            Customer(
+                name=name,
+                mobile=mobile,
+                gender=gender,
+                birthday=birthday if rng.random() < 0.85 else None,
+                id_number=_id_number(rng, dealer.id_region, birthday, gender) if rng.random() < 0.4 else "",
+                province="广东省",
+                city=dealer.city,
+                district=rng.choice(dealer.districts),
+                address=f"{rng.choice(dealer.districts)}{rng.choice(['科技园', '中心区', '新城', '花园'])}{rng.randrange(1, 99)}栋",
+                source=rng.choice([s for s in Customer.Source.values if s != "dms"]),
+                consent_email=rng.random() < 0.3,
+                consent_wechat=rng.random() < 0.9,
+                owner=rng.choice(owners),
+                external_id=f"DMS-{dealer.code.upper()}-{index + 1:07d}",
+            )
+        )
+        plans.append((
+            (2 if rng.random() < 0.08 else 1) if is_buyer else 0,
+            rng.randrange(0, 37),
+            rng.choice([99.0, 99.0, 99.0, rng.uniform(6, 30)]),
+        ))
+    Customer.objects.bulk_create(customers, batch_size=2000)
+    result.customers += len(customers)
+    progress(f"  {len(customers)} customers")
+
+    vehicles: list[Vehicle] = []
+    vehicle_plans: list[tuple[Customer, Vehicle, date, float]] = []
+    for customer, (n_vehicles, months_ago, churn_after) in zip(customers, plans, strict=True):
+        for nth in range(n_vehicles):
+            purchase = today - timedelta(days=months_ago * 30 + rng.randrange(0, 30) + nth * 400)
+            series, _low, _high = rng.choice(dealer.series)
+            vin = _vin(rng, dealer.wmi, purchase.year)
+            while vin in vins:
+                vin = _vin(rng, dealer.wmi, purchase.year)
+            vins.add(vin)
+            plate = _plate(rng, dealer.plate_prefix)
+            while plate in plates:
+                plate = _plate(rng, dealer.plate_prefix)
+            plates.add(plate)
+            vehicle = Vehicle(
+                customer=customer, vin=vin, plate=plate, brand=dealer.brand, series=series,
+                model_name=f"{series} {rng.choice(['舒适版', '豪华版', '尊贵版', '旗舰版'])}", model_year=purchase.year,
+                colour=rng.choice(COLOURS), purchase_date=purchase, warranty_end=purchase + timedelta(days=3 * 365),
+                external_id=f"VEH-{vin}",
+            )
+            vehicles.append(vehicle)
+            vehicle_plans.append((customer, vehicle, purchase, churn_after))
+    Vehicle.objects.bulk_create(vehicles, batch_size=2000)
+    result.vehicles += len(vehicles)
+    progress(f"  {len(vehicles)} vehicles")
+
+    orders: list[Order] = []
+    last_seen: dict[int, date] = {}
+    order_no = 0
+
+    def add(customer: Customer, vehicle: Vehicle | None, kind: str, on: date, amount: Decimal, staff: Membership, km: int | None) -> None:
+        nonlocal order_no
+        order_no += 1
+        status = Order.Status.REVERSED if rng.random() < 0.01 else Order.Status.COMPLETED
+        orders.append(Order(
+            customer=customer, vehicle=vehicle, kind=kind, status=status, ordered_on=on, amount=amount, staff=staff,
+            mileage_km=km, external_id=f"RO-{dealer.code.upper()}-{order_no:08d}",
+        ))
+        last_seen[customer.pk] = max(on, last_seen.get(customer.pk, on))
+
+    for customer, vehicle, purchase, churn_after in vehicle_plans:
+        series_prices = {s: (lo, hi) for s, lo, hi in dealer.series}
+        low, high = series_prices[vehicle.series]
+        seller = customer.owner if customer.owner and customer.owner.role == Role.SALES_CONSULTANT else rng.choice(by_role[Role.SALES_CONSULTANT])
+        add(customer, vehicle, Order.Kind.VEHICLE_SALE, purchase, _money(rng, low, high), seller, 10)
+        if rng.random() < 0.5:
+            add(customer, vehicle, Order.Kind.ACCESSORIES, purchase, _money(rng, 800, 9000), seller, 10)
+        add(customer, vehicle, Order.Kind.INSURANCE, purchase, _money(rng, 4000, 9500), seller, 10)
+        km_per_month = rng.randrange(800, 2500)
+        month = 6
+        churn_day = purchase + timedelta(days=int(churn_after * 30))
+        while True:
+            visit = purchase + timedelta(days=month * 30 + rng.randrange(-10, 25))
+            if visit > today or visit > churn_day:
+                break
+            advisor = rng.choice(service_staff)
+            km = km_per_month * month
+            add(customer, vehicle, Order.Kind.MAINTENANCE, visit, _money(rng, 380, 2600), advisor, km)
+            if rng.random() < 0.18:
+                add(customer, vehicle, Order.Kind.REPAIR, visit, _money(rng, 600, 16000), advisor, km)
+            if rng.random() < 0.12:
+                add(customer, vehicle, Order.Kind.PARTS, visit, _money(rng, 150, 3000), advisor, km)
+            if month % 12 == 0 and rng.random() < 0.6:
+                add(customer, vehicle, Order.Kind.INSURANCE, visit, _money(rng, 3500, 8500), advisor, km)
+            month += rng.choice([5, 6, 6, 7])
+        vehicle.mileage_km = km_per_month * max(1, (today - purchase).days // 30)
+    Order.objects.bulk_create(orders, batch_size=5000)
+    Vehicle.objects.bulk_update(vehicles, ["mileage_km"], batch_size=2000)
+    result.orders += len(orders)
+    progress(f"  {len(orders)} orders")
+
+    # A first, simple lifecycle so the lists look alive before segmentation runs.
+    vehicles_per_customer: dict[int, int] = {}
+    first_purchase: dict[int, date] = {}
+    for _customer, vehicle, purchase, _c in vehicle_plans:
+        vehicles_per_customer[vehicle.customer_id] = vehicles_per_customer.get(vehicle.customer_id, 0) + 1
+        first_purchase[vehicle.customer_id] = min(purchase, first_purchase.get(vehicle.customer_id, purchase))
+    for customer in customers:
+        seen = last_seen.get(customer.pk)
+        n = vehicles_per_customer.get(customer.pk, 0)
+        if seen is None:
+            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.PROSPECT, rng.choice([RelationshipClass.POTENTIAL, RelationshipClass.GENERAL])
+        elif (today - seen).days > 720:
+            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.LOST, RelationshipClass.GENERAL
+        elif (today - seen).days > 365:
+            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.DORMANT, RelationshipClass.GENERAL
+        elif n > 1:
+            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.LOYAL, RelationshipClass.LOYAL
+        elif (today - first_purchase[customer.pk]).days < 90:
+            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.NEW, RelationshipClass.GENERAL
+        else:
+            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.RETAINED, RelationshipClass.KEY
+    Customer.objects.bulk_update(customers, ["lifecycle_stage", "relationship_class"], batch_size=2000)
+
+
+def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress: Callable[[str], None]) -> DemoResult:
+    result = DemoResult()
+    user_model = get_user_model()
+    hasher_user = user_model()
+    hasher_user.set_password(settings.CRM_DEMO_PASSWORD)  # hash once: every demo user shares it
+    for offset, dealer in enumerate(DEALERSHIPS):
+        rng = random.Random(seed * 1000 + offset)
+        tenant = Tenant.objects.create(name=dealer.name, code=dealer.code)
+        progress(f"{dealer.name} ({dealer.code})")
+        with tenant_context(tenant.pk):
+            by_role = _seed_staff(dealer, hasher_user.password, result)
+            _seed_customers(dealer, rng, customers_per_dealership, by_role, today, progress, result)
+            admin = by_role[Role.TENANT_ADMIN][0]
+            _credential, raw_key = credential_create(
+                actor=admin,
+                kind=ApiCredential.Kind.INTEGRATION,
+                name="DMS 演示对接 (demo DMS sync)",
+                scopes=["customers:read", "customers:write", "admin:read"],
+            )
+            result.api_keys.append((dealer.code, raw_key))
+    return result

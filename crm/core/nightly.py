@@ -1,0 +1,132 @@
+"""The nightly pipeline: apps register steps; one run per tenant executes them in order.
+
+An app adds a step in its own `nightly.py`:
+
+    @nightly_step("segmentation.rfm", order=10)
+    def rfm_recompute(*, tenant_id: int, run_date: date) -> int:  # returns rows written
+        ...
+
+Each step runs in its own transaction inside `tenant_context` (both tenancy locks), guarded by
+a transaction-level advisory lock so that one step runs at most once at a time per dealership.
+Every step leaves a NightlyRun record (started, finished, rows, duration, error) that managers
+see. `manage.py run_nightly` runs the same code synchronously.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
+
+from crm.core.models import NightlyRun
+from crm.tenancy.context import tenant_context
+from crm.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+StepFunction = Callable[..., int]
+
+# A "running" record older than this was left by a killed worker.
+STALE_AFTER = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class NightlyStep:
+    name: str
+    order: int
+    run: StepFunction
+
+
+_registry: dict[str, NightlyStep] = {}
+_discovered = False
+
+
+def nightly_step(name: str, *, order: int = 100) -> Callable[[StepFunction], StepFunction]:
+    def register(fn: StepFunction) -> StepFunction:
+        _registry[name] = NightlyStep(name=name, order=order, run=fn)
+        return fn
+
+    return register
+
+
+def nightly_steps() -> list[NightlyStep]:
+    global _discovered
+    if not _discovered:
+        autodiscover_modules("nightly")
+        _discovered = True
+    return sorted(_registry.values(), key=lambda s: (s.order, s.name))
+
+
+def _try_step_lock(tenant_id: int, step: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s), %s)", [f"nightly:{step}", tenant_id])
+        (locked,) = cursor.fetchone()
+    return bool(locked)
+
+
+def tenant_local_date(tenant: Tenant) -> date:
+    return timezone.localtime(timezone.now(), tenant.zone).date()
+
+
+def nightly_run_tenant(
+    *, tenant_id: int, trigger: str, run_date: date | None = None, only: list[str] | None = None
+) -> list[NightlyRun]:
+    """Run the registered steps for one dealership. Safe to repeat: steps are idempotent."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    run_date = run_date or tenant_local_date(tenant)
+    runs: list[NightlyRun] = []
+    with tenant_context(tenant_id):
+        NightlyRun.objects.filter(status=NightlyRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
+            status=NightlyRun.Status.FAILED, error="Interrupted (worker stopped before the step finished).", finished_at=timezone.now()
+        )
+    for step in nightly_steps():
+        if only and step.name not in only:
+            continue
+        with tenant_context(tenant_id):  # committed at once, so "running" is visible while it runs
+            run = NightlyRun.objects.create(step=step.name, run_date=run_date, trigger=trigger)
+        started = time.monotonic()
+        status, rows, error = NightlyRun.Status.SUCCEEDED, None, ""
+        try:
+            with tenant_context(tenant_id):
+                if _try_step_lock(tenant_id, step.name):
+                    rows = step.run(tenant_id=tenant_id, run_date=run_date)
+                else:
+                    status = NightlyRun.Status.SKIPPED
+        except Exception:  # noqa: BLE001 - recorded for managers, then the next step runs
+            logger.exception("nightly step %s failed for tenant %s", step.name, tenant_id)
+            status, error = NightlyRun.Status.FAILED, traceback.format_exc(limit=5)
+        with tenant_context(tenant_id):
+            NightlyRun.objects.filter(pk=run.pk).update(
+                status=status,
+                rows=rows,
+                error=error,
+                finished_at=timezone.now(),
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+            run.refresh_from_db()
+        runs.append(run)
+    return runs
+
+
+NIGHT_LOCAL_HOUR = 2
+
+
+def tenants_due_tonight() -> list[int]:
+    """Active dealerships where it is now the nightly hour and no scheduled run exists for today."""
+    due: list[int] = []
+    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+        local_now = timezone.localtime(timezone.now(), tenant.zone)
+        if local_now.hour != NIGHT_LOCAL_HOUR:
+            continue
+        with tenant_context(tenant.pk):
+            already = NightlyRun.objects.filter(run_date=local_now.date(), trigger=NightlyRun.Trigger.SCHEDULE).exists()
+        if not already:
+            due.append(tenant.pk)
+    return due

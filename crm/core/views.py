@@ -1,0 +1,46 @@
+"""The staff home page, health check and error pages."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from crm.core.models import NightlyRun
+from crm.tenancy.models import Membership
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    context: dict[str, object] = {}
+    if membership.can("customers.view_all") or membership.can("customers.view_own"):
+        from customers.selectors import customer_visible_to
+
+        context["customer_count"] = customer_visible_to(viewer=membership).count()
+    if membership.can("nightly.run"):
+        context["recent_runs"] = NightlyRun.objects.order_by("-started_at")[:5]
+    return render(request, "home.html", context)
+
+
+@login_not_required
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and database reachability, for load balancers and docker compose."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return JsonResponse({"status": "ok"})
+    except Exception:  # noqa: BLE001 - report, never raise, from a health check
+        return JsonResponse({"status": "database unavailable"}, status=503)
+
+
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    return render(request, "500.html", status=500)
+
+
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "403.html", status=403)

@@ -1,0 +1,318 @@
+"""Dealerships (tenants), memberships, API credentials, the audit log, and the base for
+every tenant-owned model.
+
+To add a tenant-owned model: inherit `TenantOwnedModel`, lead every unique constraint and
+index with `tenant`, and migrate. Row-level security is applied by `crm.tenancy.rls` after
+migrate; tests/test_tenancy_schema.py fails if any table slips through.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.tenancy.context import CrossTenantWrite, TenantNotSet, current_tenant_id, require_tenant_id
+from crm.tenancy.roles import API_SCOPES, Role, role_has
+
+# --------------------------------------------------------------------------------------------
+# The Django lock
+# --------------------------------------------------------------------------------------------
+
+
+class TenantQuerySet(models.QuerySet):  # type: ignore[type-arg]
+    def update(self, **kwargs: Any) -> int:
+        if "tenant" in kwargs or "tenant_id" in kwargs:
+            raise CrossTenantWrite("A row's tenant never changes.")
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        tenant_id = require_tenant_id()
+        for obj in objs:
+            if obj.tenant_id is None:
+                obj.tenant_id = tenant_id
+            elif obj.tenant_id != tenant_id:
+                raise CrossTenantWrite(f"{type(obj).__name__} for tenant {obj.tenant_id} inside tenant {tenant_id}")
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        if "tenant" in fields or "tenant_id" in fields:
+            raise CrossTenantWrite("A row's tenant never changes.")
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """Default manager of tenant-owned models: raises with no tenant, else filters by it."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        tenant_id = current_tenant_id()
+        if tenant_id is None:
+            raise TenantNotSet(
+                f"{self.model.__name__} is tenant-owned and no tenant is active. "
+                "Use tenant_context(tenant_id), or the loudly named unscoped_all_tenants manager "
+                "for system jobs that run as the owning database role."
+            )
+        return super().get_queryset().filter(tenant_id=tenant_id)
+
+    def none(self) -> TenantQuerySet:
+        # An empty queryset reveals nothing, so it needs no tenant (schema generation, forms).
+        return super().get_queryset().none()
+
+
+class TenantOwnedModel(models.Model):
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.PROTECT, editable=False, related_name="+", verbose_name=_("dealership")
+    )
+
+    objects = TenantManager()
+    # Sees every tenant in the Django layer. RLS still applies under the application role, so
+    # this is only useful on the owner connection (migrations, platform maintenance).
+    unscoped_all_tenants = models.Manager()
+
+    # Tables whose rows are never updated or deleted by the app role (the audit log).
+    rls_append_only: ClassVar[bool] = False
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        tenant_id = require_tenant_id()
+        if self.tenant_id is None:
+            self.tenant_id = tenant_id
+        elif self.tenant_id != tenant_id:
+            raise CrossTenantWrite(
+                f"{type(self).__name__} belongs to tenant {self.tenant_id}; the active tenant is {tenant_id}."
+            )
+        self._check_related_tenants()
+        super().save(*args, **kwargs)
+
+    def _check_related_tenants(self) -> None:
+        # The database's foreign keys cannot see tenants; refuse links into another dealership.
+        for field in self._meta.concrete_fields:
+            if not field.is_relation or field.name == "tenant":
+                continue
+            related_model = field.related_model
+            if not (isinstance(related_model, type) and issubclass(related_model, TenantOwnedModel)):
+                continue
+            if not field.is_cached(self):
+                continue
+            related = field.get_cached_value(self)
+            if related is not None and related.tenant_id != self.tenant_id:
+                raise CrossTenantWrite(f"{type(self).__name__}.{field.name} points into another dealership.")
+
+
+# --------------------------------------------------------------------------------------------
+# Tenants
+# --------------------------------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_time_re = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+def default_business_hours() -> dict[str, list[list[str]]]:
+    workday = [["08:30", "12:00"], ["13:30", "18:00"]]
+    return {day: (workday if day not in ("sun",) else []) for day in WEEKDAYS}
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value}) from None
+
+
+def validate_business_hours(value: Any) -> None:
+    import re
+
+    if not isinstance(value, dict) or set(value) - set(WEEKDAYS):
+        raise ValidationError(_("Business hours must map mon…sun to lists of [start, end] times."))
+    for day, spans in value.items():
+        if not isinstance(spans, list):
+            raise ValidationError(_("%(day)s: expected a list of [start, end] pairs."), params={"day": day})
+        for span in spans:
+            if (
+                not isinstance(span, list)
+                or len(span) != 2
+                or not all(isinstance(t, str) and re.match(_time_re, t) for t in span)
+                or span[0] >= span[1]
+            ):
+                raise ValidationError(_("%(day)s: %(span)s is not a valid HH:MM range."), params={"day": day, "span": span})
+
+
+def validate_date_list(value: Any) -> None:
+    if not isinstance(value, list):
+        raise ValidationError(_("Expected a list of dates (YYYY-MM-DD)."))
+    for item in value:
+        try:
+            date.fromisoformat(item)
+        except (TypeError, ValueError):
+            raise ValidationError(_("%(item)s is not a date (YYYY-MM-DD)."), params={"item": item}) from None
+
+
+class Tenant(models.Model):
+    """One dealership (4S store). Not tenant-owned itself: platform operators manage it."""
+
+    name = models.CharField(_("name"), max_length=200)
+    code = models.SlugField(
+        _("code"),
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", _("Lower-case letters, digits and dashes."))],
+        help_text=_("Short unique code, used in URLs such as the public complaint form."),
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
+    locale = models.CharField(_("default language"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")
+    currency = models.CharField(_("currency"), max_length=3, default="CNY", validators=[RegexValidator(r"^[A-Z]{3}$")])
+    business_hours = models.JSONField(_("business hours"), default=default_business_hours, validators=[validate_business_hours])
+    holidays = models.JSONField(_("public holidays"), default=list, blank=True, validators=[validate_date_list])
+    makeup_workdays = models.JSONField(
+        _("make-up working days"), default=list, blank=True, validators=[validate_date_list],
+        help_text=_("Weekend days that are working days (调休)."),
+    )
+    settings = models.JSONField(_("settings"), default=dict, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("dealership")
+        verbose_name_plural = _("dealerships")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Membership(TenantOwnedModel):
+    """A user's place in one dealership. A user may have several, one per dealership."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("user"))
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    is_service_account = models.BooleanField(_("service account"), default=False, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    deactivated_at = models.DateTimeField(_("deactivated"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_one_per_user_and_tenant"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+        indexes = [models.Index(fields=["tenant", "role", "is_active"], name="membership_tenant_role")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} · {self.get_role_display()}"
+
+    @property
+    def display_name(self) -> str:
+        user = self.user
+        full = f"{user.last_name}{user.first_name}".strip()
+        return full or user.get_username()
+
+    def can(self, capability: str) -> bool:
+        return self.is_active and role_has(self.role, capability)
+
+    @property
+    def sees_all_customers(self) -> bool:
+        return self.can("customers.view_all")
+
+
+class ApiCredential(TenantOwnedModel):
+    """A tenant API key (integration) or a staff member's personal token. Stored hashed."""
+
+    class Kind(models.TextChoices):
+        INTEGRATION = "integration", _("Integration API key")
+        PERSONAL = "personal", _("Personal token")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=120)
+    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+", verbose_name=_("acts as"))
+    key_prefix = models.CharField(_("key prefix"), max_length=24, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    scopes = ArrayField(models.CharField(max_length=32, choices=[(s, s) for s in API_SCOPES]), verbose_name=_("scopes"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, editable=False
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API credential")
+        verbose_name_plural = _("API credentials")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key_hash"], name="apicredential_hash_unique"),
+            models.CheckConstraint(condition=models.Q(kind__in=["integration", "personal"]), name="apicredential_kind_valid"),
+        ]
+        indexes = [models.Index(fields=["tenant", "kind", "revoked_at"], name="apicredential_tenant_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def allows(self, area: str, write: bool) -> bool:
+        return f"{area}:{'write' if write else 'read'}" in self.scopes
+
+
+class AuditAction(models.TextChoices):
+    SIGNED_IN = "signed_in", _("Signed in")
+    TENANT_SWITCHED = "tenant_switched", _("Switched dealership")
+    MEMBER_INVITED = "member_invited", _("Invited a staff member")
+    MEMBER_ROLE_CHANGED = "member_role_changed", _("Changed a role")
+    MEMBER_DEACTIVATED = "member_deactivated", _("Deactivated a staff member")
+    MEMBER_REACTIVATED = "member_reactivated", _("Reactivated a staff member")
+    CUSTOMERS_REASSIGNED = "customers_reassigned", _("Handed customers over")
+    PII_REVEALED = "pii_revealed", _("Showed a full number")
+    CREDENTIAL_CREATED = "credential_created", _("Created an API credential")
+    CREDENTIAL_REVOKED = "credential_revoked", _("Revoked an API credential")
+    TENANT_SETTINGS_CHANGED = "tenant_settings_changed", _("Changed dealership settings")
+    NIGHTLY_STARTED = "nightly_started", _("Started a nightly run by hand")
+
+
+class AuditEvent(TenantOwnedModel):
+    """Append-only: the app role may insert and read, never update or delete (see rls.py)."""
+
+    rls_append_only = True
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("who")
+    )
+    action = models.CharField(_("action"), max_length=40, choices=AuditAction.choices)
+    target_type = models.CharField(_("target type"), max_length=60, blank=True)
+    target_id = models.CharField(_("target id"), max_length=64, blank=True)
+    summary = models.CharField(_("summary"), max_length=300, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="audit_tenant_time"),
+            models.Index(fields=["tenant", "action", "-created_at"], name="audit_tenant_action_time"),
+            models.Index(fields=["tenant", "target_type", "target_id"], name="audit_tenant_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.summary}"

@@ -1,0 +1,85 @@
+"""Roles inside a dealership and what each may do. docs/permissions.md renders this matrix.
+
+Views and APIs ask for a capability (`membership.can("users.manage")`), never for a role name,
+so changing the matrix here changes the whole product consistently.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    TENANT_ADMIN = "tenant_admin", _("Tenant admin")
+    MANAGER = "manager", _("Manager")
+    CR_AGENT = "cr_agent", _("Customer-relations agent")
+    SALES_CONSULTANT = "sales_consultant", _("Sales consultant")
+    SERVICE_ADVISOR = "service_advisor", _("Service advisor")
+    AUDITOR = "auditor", _("Read-only auditor")
+    INTEGRATION = "integration", _("Integration")
+
+
+# capability -> (description, roles that hold it)
+CAPABILITIES: dict[str, tuple[str, frozenset[str]]] = {
+    "customers.view_all": (
+        "See every customer of the dealership (others' phone numbers masked)",
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.AUDITOR, Role.INTEGRATION}),
+    ),
+    "customers.view_own": (
+        "See the customers assigned to you, and what hangs off them",
+        frozenset({Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR}),
+    ),
+    "customers.edit": (
+        "Create and edit customers you can see",
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.INTEGRATION}),
+    ),
+    "customers.reveal_pii": (
+        "Show a masked mobile or ID number in full (audited)",
+        frozenset({Role.MANAGER, Role.CR_AGENT}),
+    ),
+    "customers.unmasked_bulk": (
+        "Receive unmasked numbers in API reads and exports (system integrations only)",
+        frozenset({Role.INTEGRATION}),
+    ),
+    "customers.reassign": (
+        "Hand customers from one staff member to another",
+        frozenset({Role.TENANT_ADMIN, Role.MANAGER}),
+    ),
+    "customers.export": (
+        "Export customer lists",
+        frozenset({Role.MANAGER, Role.CR_AGENT}),
+    ),
+    "users.view": ("See the dealership's staff and their roles", frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
+    "users.manage": (
+        "Invite and deactivate staff, assign roles",
+        frozenset({Role.TENANT_ADMIN}),
+    ),
+    "api_keys.manage": ("Create and revoke the dealership's integration API keys", frozenset({Role.TENANT_ADMIN})),
+    "tokens.personal": (
+        "Create personal API tokens for yourself",
+        frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.AUDITOR}),
+    ),
+    "audit.view": ("Read the audit log", frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
+    "settings.manage": ("Change dealership settings", frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
+    "dashboards.view": ("See manager dashboards", frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
+    "nightly.run": ("Start nightly recomputation by hand and see its runs", frozenset({Role.MANAGER, Role.TENANT_ADMIN})),
+}
+
+ROLES_WITH_OWN_BOOK = frozenset({Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR})
+
+
+def role_has(role: str, capability: str) -> bool:
+    try:
+        return role in CAPABILITIES[capability][1]
+    except KeyError:
+        raise KeyError(f"Unknown capability {capability!r}; add it to crm/tenancy/roles.py") from None
+
+
+def capabilities_of(role: str) -> list[str]:
+    return [name for name, (_desc, roles) in CAPABILITIES.items() if role in roles]
+
+
+# API areas: a credential carries scopes "<area>:read" / "<area>:write".
+API_AREAS = ("customers", "segmentation", "loyalty", "complaints", "surveys", "followups", "dashboards", "admin")
+API_SCOPES = tuple(f"{area}:{mode}" for area in API_AREAS for mode in ("read", "write"))

@@ -1,0 +1,74 @@
+"""Reads about tenants, memberships, credentials and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connection
+from django.db.models import QuerySet
+
+from crm.tenancy.models import ApiCredential, AuditEvent, Membership, Tenant
+
+
+@dataclass(frozen=True)
+class UserTenant:
+    tenant_id: int
+    tenant_name: str
+    tenant_code: str
+    role: str
+
+
+def user_tenants(*, user: AbstractBaseUser) -> list[UserTenant]:
+    """Every active dealership the user belongs to, across tenants.
+
+    Memberships sit behind RLS, so this is the one cross-tenant read, done by the
+    SECURITY DEFINER function crm_user_memberships() (migration tenancy 0002), which returns
+    only the user's own rows.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tenant_id, role FROM crm_user_memberships(%s)", [user.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    tenants = {t.pk: t for t in Tenant.objects.filter(pk__in=[r[0] for r in rows], is_active=True)}
+    result = [
+        UserTenant(tenant_id=tid, tenant_name=tenants[tid].name, tenant_code=tenants[tid].code, role=role)
+        for tid, role in rows
+        if tid in tenants
+    ]
+    return sorted(result, key=lambda ut: ut.tenant_name)
+
+
+def membership_for_user(*, user: AbstractBaseUser) -> Membership | None:
+    """The active membership of `user` in the active tenant (RLS and the manager scope it)."""
+    return (
+        Membership.objects.select_related("user", "tenant")
+        .filter(user=user, is_active=True, tenant__is_active=True)
+        .first()
+    )
+
+
+def membership_list(*, include_inactive: bool = True) -> QuerySet[Membership]:
+    queryset = Membership.objects.select_related("user").filter(is_service_account=False)
+    if not include_inactive:
+        queryset = queryset.filter(is_active=True)
+    return queryset.order_by("-is_active", "role", "user__last_name", "user__first_name")
+
+
+def tenant_admin_count() -> int:
+    return Membership.objects.filter(role="tenant_admin", is_active=True).count()
+
+
+def credential_list(*, viewer: Membership) -> QuerySet[ApiCredential]:
+    """Integration keys for those who manage them, plus the viewer's own personal tokens."""
+    queryset = ApiCredential.objects.select_related("membership__user", "created_by").order_by("-created_at")
+    if viewer.can("api_keys.manage"):
+        from django.db.models import Q
+
+        return queryset.filter(Q(kind="integration") | Q(kind="personal", membership=viewer))
+    return queryset.filter(kind="personal", membership=viewer)
+
+
+def audit_event_list() -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")

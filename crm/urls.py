@@ -1,0 +1,26 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from crm.core import views as core_views
+from crm.tenancy import views as tenancy_views
+
+admin.site.site_header = "Dealership CRM · platform"
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("accounts/", include("crm.accounts.urls")),
+    path("settings/", include("crm.tenancy.urls")),
+    path("permissions/", tenancy_views.permission_matrix, name="permissions"),
+    path("customers/", include("customers.urls")),
+    path("api/v1/", include("crm.api.urls", namespace="v1")),
+    path(settings.ADMIN_URL, admin.site.urls),
+]
+
+handler403 = "crm.core.views.error_403"
+handler404 = "crm.core.views.error_404"
+handler500 = "crm.core.views.error_500"

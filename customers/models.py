@@ -1,0 +1,192 @@
+"""People, their vehicles and their orders. Every row belongs to one dealership."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.tenancy.models import Membership, TenantOwnedModel
+from customers.validators import validate_e164_mobile, validate_id_number, validate_plate, validate_vin
+
+
+class RelationshipClass(models.TextChoices):
+    POTENTIAL = "potential", _("Potential")
+    GENERAL = "general", _("General")
+    KEY = "key", _("Key")
+    LOYAL = "loyal", _("Loyal")
+
+
+class LifecycleStage(models.TextChoices):
+    PROSPECT = "prospect", _("Prospect")
+    NEW = "new", _("New buyer")
+    SATISFIED = "satisfied", _("Satisfied")
+    RETAINED = "retained", _("Retained")
+    LOYAL = "loyal", _("Loyal")
+    DORMANT = "dormant", _("Dormant")
+    LOST = "lost", _("Lost")
+
+
+class ListFlag(models.TextChoices):
+    NONE = "", _("None")
+    RED = "red", _("Red list")
+    BLACK = "black", _("Black list")
+
+
+class Customer(TenantOwnedModel):
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", _("Individual")
+        COMPANY = "company", _("Company")
+
+    class Gender(models.TextChoices):
+        UNKNOWN = "", _("Unknown")
+        FEMALE = "female", _("Female")
+        MALE = "male", _("Male")
+
+    class Source(models.TextChoices):
+        WALK_IN = "walk_in", _("Walk-in")
+        PHONE = "phone", _("Phone")
+        WEBSITE = "website", _("Website")
+        AUTOHOME = "autohome", _("Car portal")
+        WECHAT = "wechat", _("WeChat")
+        REFERRAL = "referral", _("Referral")
+        EVENT = "event", _("Event")
+        DMS = "dms", _("Dealer-management system")
+        OTHER = "other", _("Other")
+
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.INDIVIDUAL)
+    name = models.CharField(_("name"), max_length=100)
+    mobile = models.CharField(_("mobile"), max_length=16, blank=True, validators=[validate_e164_mobile])
+    id_number = models.CharField(_("ID number"), max_length=18, blank=True, validators=[validate_id_number])
+    gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices, blank=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    province = models.CharField(_("province"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=30, blank=True)
+    district = models.CharField(_("district"), max_length=30, blank=True)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.WALK_IN)
+    consent_call = models.BooleanField(_("may call"), default=True)
+    consent_sms = models.BooleanField(_("may text"), default=True)
+    consent_wechat = models.BooleanField(_("may WeChat"), default=True)
+    consent_email = models.BooleanField(_("may email"), default=False)
+    owner = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("owner")
+    )
+    relationship_class = models.CharField(
+        _("relationship class"), max_length=12, choices=RelationshipClass.choices, default=RelationshipClass.POTENTIAL
+    )
+    lifecycle_stage = models.CharField(
+        _("lifecycle stage"), max_length=12, choices=LifecycleStage.choices, default=LifecycleStage.PROSPECT
+    )
+    list_flag = models.CharField(_("red/black list"), max_length=8, choices=ListFlag.choices, blank=True)
+    list_reason = models.CharField(_("list reason"), max_length=200, blank=True)
+    list_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    churn_reason = models.CharField(_("reason lost"), max_length=200, blank=True)
+    tags = ArrayField(models.CharField(max_length=30), default=list, blank=True, verbose_name=_("tags"))
+    external_id = models.CharField(_("DMS id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"], condition=~models.Q(external_id=""), name="customer_external_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(list_flag__in=["", "red", "black"]), name="customer_list_flag_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "mobile"], name="customer_tenant_mobile"),
+            models.Index(fields=["tenant", "owner"], name="customer_tenant_owner"),
+            models.Index(fields=["tenant", "name"], name="customer_tenant_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Vehicle(TenantOwnedModel):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("owner"))
+    vin = models.CharField(_("VIN"), max_length=17, validators=[validate_vin])
+    plate = models.CharField(_("plate"), max_length=12, blank=True, validators=[validate_plate])
+    brand = models.CharField(_("brand"), max_length=40)
+    series = models.CharField(_("series"), max_length=60, blank=True)
+    model_name = models.CharField(_("model"), max_length=100, blank=True)
+    model_year = models.PositiveSmallIntegerField(_("model year"), null=True, blank=True)
+    colour = models.CharField(_("colour"), max_length=30, blank=True)
+    purchase_date = models.DateField(_("purchase date"), null=True, blank=True)
+    warranty_end = models.DateField(_("warranty end"), null=True, blank=True)
+    mileage_km = models.PositiveIntegerField(_("mileage (km)"), null=True, blank=True)
+    external_id = models.CharField(_("DMS id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("vehicle")
+        verbose_name_plural = _("vehicles")
+        constraints = [models.UniqueConstraint(fields=["tenant", "vin"], name="vehicle_vin_unique")]
+        indexes = [
+            models.Index(fields=["tenant", "plate"], name="vehicle_tenant_plate"),
+            models.Index(fields=["tenant", "customer"], name="vehicle_tenant_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plate or self.vin} {self.brand} {self.series}".strip()
+
+
+class Order(TenantOwnedModel):
+    class Kind(models.TextChoices):
+        VEHICLE_SALE = "vehicle_sale", _("Vehicle sale")
+        MAINTENANCE = "maintenance", _("Maintenance")
+        REPAIR = "repair", _("Repair")
+        PARTS = "parts", _("Parts")
+        ACCESSORIES = "accessories", _("Accessories")
+        INSURANCE = "insurance", _("Insurance")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        COMPLETED = "completed", _("Completed")
+        REVERSED = "reversed", _("Reversed")
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("customer"))
+    vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("vehicle")
+    )
+    kind = models.CharField(_("type"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.COMPLETED)
+    ordered_on = models.DateField(_("date"))
+    amount = models.DecimalField(
+        _("amount (CNY)"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    staff = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("staff member")
+    )
+    mileage_km = models.PositiveIntegerField(_("mileage at order (km)"), null=True, blank=True)
+    external_id = models.CharField(_("DMS id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"], condition=~models.Q(external_id=""), name="order_external_id_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="order_amount_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "customer", "ordered_on"], name="order_tenant_customer_date"),
+            models.Index(fields=["tenant", "ordered_on"], name="order_tenant_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.ordered_on} ¥{self.amount}"

@@ -1,0 +1,62 @@
+"""Every write to customer data."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from crm.core.errors import ApplicationError, NotAllowed
+from crm.tenancy.audit import RequestMeta, audit_record
+from crm.tenancy.models import AuditAction, Membership
+from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
+from customers.models import Customer
+from customers.selectors import customer_shows_full_pii
+
+REVEALABLE_FIELDS = ("mobile", "id_number")
+
+
+@transaction.atomic
+def customer_reveal_pii(*, viewer: Membership, customer: Customer, field: str, meta: RequestMeta | None = None) -> str:
+    """Show one masked number in full: an explicit, audited action."""
+    if field not in REVEALABLE_FIELDS:
+        raise ApplicationError(_("Only the mobile or ID number can be revealed."), fields={"field": [_("Unknown field.")]})
+    if not customer_shows_full_pii(viewer=viewer, customer=customer) and not viewer.can("customers.reveal_pii"):
+        raise NotAllowed(_("Your role may not show full numbers of customers you do not own."))
+    audit_record(
+        action=AuditAction.PII_REVEALED,
+        actor=viewer.user,
+        target=customer,
+        summary=f"{customer.name}: {field}",
+        data={"field": field},
+        meta=meta,
+    )
+    value: str = getattr(customer, field)
+    return value
+
+
+@transaction.atomic
+def customers_reassign(
+    *, actor: Membership, from_member: Membership, to_member: Membership, meta: RequestMeta | None = None
+) -> int:
+    """Hand every customer of one staff member to another in one step. Returns how many moved."""
+    if not actor.can("customers.reassign"):
+        raise NotAllowed(_("Your role may not hand customers over."))
+    if from_member.pk == to_member.pk:
+        raise ApplicationError(_("Choose a different colleague."), fields={"to_member": [_("Same person.")]})
+    if not to_member.is_active or to_member.is_service_account:
+        raise ApplicationError(_("Customers can only go to an active staff member."), fields={"to_member": [_("Not active.")]})
+    if to_member.role not in ROLES_WITH_OWN_BOOK and to_member.role != "manager":
+        raise ApplicationError(
+            _("Customers go to a sales consultant, a service advisor or a manager."),
+            fields={"to_member": [_("This role does not own customers.")]},
+        )
+    moved = Customer.objects.filter(owner=from_member).update(owner=to_member)
+    audit_record(
+        action=AuditAction.CUSTOMERS_REASSIGNED,
+        actor=actor.user,
+        target=from_member,
+        summary=f"{moved} → {to_member.display_name}",
+        data={"from_membership": from_member.pk, "to_membership": to_member.pk, "count": moved},
+        meta=meta,
+    )
+    return moved
