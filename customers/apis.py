@@ -44,7 +44,7 @@ class CustomerViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet[Customer]):
 
     @extend_schema(request=RevealSerializer, responses=RevealedSerializer)
     @action(detail=True, methods=["post"])
-    def reveal(self, request: Request, pk: Any = None) -> Response:
+    def reveal(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         """Show a masked number in full. Audited: who, when, which customer."""
         data = RevealSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,7 +54,7 @@ class CustomerViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet[Customer]):
 
     @extend_schema(request=ReassignSerializer, responses=ReassignedSerializer)
     @action(detail=False, methods=["post"], required_capability="customers.reassign")
-    def reassign(self, request: Request) -> Response:
+    def reassign(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Hand every customer of one staff member to another in one step."""
         data = ReassignSerializer(data=request.data)
         data.is_valid(raise_exception=True)

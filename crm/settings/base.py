@@ -242,6 +242,7 @@ SPECTACULAR_SETTINGS = {
         "CredentialKindEnum": "crm.tenancy.models.ApiCredential.Kind",
         "CustomerKindEnum": "customers.models.Customer.Kind",
         "RoleEnum": "crm.tenancy.roles.Role",
+        "StaffRoleEnum": "crm.tenancy.roles.STAFF_ROLE_CHOICES",
     },
 }
 

@@ -35,7 +35,7 @@ class MeApi(TenantAPIMixin, APIView):
     api_area = "admin"
 
     @extend_schema(responses=MeSerializer)
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(MeSerializer(self.membership).data)
 
 
@@ -58,14 +58,14 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
         return self.request.build_absolute_uri("/")
 
     @extend_schema(request=MemberInviteSerializer, responses={201: MembershipSerializer})
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = MemberInviteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.member_invite(actor=self.membership, site_url=self._site_url(), meta=self.meta, **data.validated_data)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberRoleSerializer, responses=MembershipSerializer)
-    def partial_update(self, request: Request, pk: Any = None) -> Response:
+    def partial_update(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         data = MemberRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.member_change_role(
@@ -75,7 +75,7 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(request=MemberDeactivateSerializer, responses=MembershipSerializer)
     @action(detail=True, methods=["post"])
-    def deactivate(self, request: Request, pk: Any = None) -> Response:
+    def deactivate(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         data = MemberDeactivateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         target = self.get_object()
@@ -92,7 +92,7 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(request=None, responses=MembershipSerializer)
     @action(detail=True, methods=["post"])
-    def reactivate(self, request: Request, pk: Any = None) -> Response:
+    def reactivate(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         membership = services.member_reactivate(actor=self.membership, membership=self.get_object(), meta=self.meta)
         return Response(MembershipSerializer(membership).data)
 
@@ -110,7 +110,7 @@ class CredentialViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
         return selectors.credential_list(viewer=self.membership)
 
     @extend_schema(request=CredentialCreateSerializer, responses={201: CredentialCreatedSerializer})
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = CredentialCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         credential, raw_key = services.credential_create(actor=self.membership, meta=self.meta, **data.validated_data)
@@ -119,7 +119,7 @@ class CredentialViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(request=None, responses=CredentialSerializer)
     @action(detail=True, methods=["post"])
-    def revoke(self, request: Request, pk: Any = None) -> Response:
+    def revoke(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         credential = services.credential_revoke(actor=self.membership, credential=self.get_object(), meta=self.meta)
         return Response(CredentialSerializer(credential).data)
 

@@ -6,9 +6,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.tenancy.models import ApiCredential, Membership
-from crm.tenancy.roles import API_AREAS, Role
+from crm.tenancy.roles import API_AREAS, STAFF_ROLE_CHOICES
 
-STAFF_ROLES = [c for c in Role.choices if c[0] != Role.INTEGRATION]
+STAFF_ROLES = STAFF_ROLE_CHOICES
 
 
 class InviteForm(forms.Form):

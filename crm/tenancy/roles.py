@@ -20,6 +20,8 @@ class Role(models.TextChoices):
     INTEGRATION = "integration", _("Integration")
 
 
+STAFF_ROLE_CHOICES = [choice for choice in Role.choices if choice[0] != Role.INTEGRATION]
+
 # capability -> (description, roles that hold it)
 CAPABILITIES: dict[str, tuple[str, frozenset[str]]] = {
     "customers.view_all": (

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from crm.tenancy.models import ApiCredential, AuditEvent, Membership, Tenant
-from crm.tenancy.roles import API_SCOPES, Role, capabilities_of
+from crm.tenancy.roles import API_SCOPES, STAFF_ROLE_CHOICES, capabilities_of
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):
@@ -40,11 +40,11 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
 class MemberInviteSerializer(serializers.Serializer[Any]):
     email = serializers.EmailField()
     full_name = serializers.CharField(max_length=150, allow_blank=True, required=False, default="")
-    role = serializers.ChoiceField(choices=[c for c in Role.choices if c[0] != Role.INTEGRATION])
+    role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES)
 
 
 class MemberRoleSerializer(serializers.Serializer[Any]):
-    role = serializers.ChoiceField(choices=[c for c in Role.choices if c[0] != Role.INTEGRATION])
+    role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES)
 
 
 class MemberDeactivateSerializer(serializers.Serializer[Any]):

@@ -1,0 +1,255 @@
+"""Test set-up: the real PostgreSQL with both roles, and one persona set for every suite.
+
+The test database is created and migrated as the owning role (DATABASE_OWNER_URL), exactly as
+in production; the tests themselves then connect as the application role, so row-level
+security is in force for everything they do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import dj_database_url
+import pytest
+from django.conf import settings
+from django.db import connections
+from rest_framework.test import APIClient
+
+from crm.tenancy.context import tenant_context
+from crm.tenancy.models import ApiCredential, Membership, Tenant
+from crm.tenancy.roles import Role
+
+
+def _owner_settings() -> dict[str, Any]:
+    url = os.environ.get("DATABASE_OWNER_URL")
+    if not url:
+        pytest.exit("DATABASE_OWNER_URL is not set: tests need the owning role to migrate (use `make test`).", 2)
+    return dj_database_url.parse(url)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_modify_db_settings):  # type: ignore[no-untyped-def]
+    from django.test.utils import setup_databases, teardown_databases
+
+    default = connections["default"]
+    app = {"USER": default.settings_dict["USER"], "PASSWORD": default.settings_dict["PASSWORD"]}
+    owner = _owner_settings()
+    as_owner = {"USER": owner["USER"], "PASSWORD": owner.get("PASSWORD", "")}
+
+    def switch(credentials: dict[str, Any]) -> None:
+        default.close()
+        default.settings_dict.update(credentials)
+
+    with django_db_blocker.unblock():
+        switch(as_owner)
+        try:
+            db_cfg = setup_databases(verbosity=0, interactive=False, keepdb=django_db_keepdb, aliases={"default"})
+            with default.cursor() as cursor:
+                # Transactional tests empty the tables with TRUNCATE between tests; in this
+                # throwaway database only, the application role may do that.
+                cursor.execute(f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{app["USER"]}"')
+        finally:
+            switch(app)
+    yield
+    with django_db_blocker.unblock():
+        switch(as_owner)
+        try:
+            teardown_databases(db_cfg, verbosity=0, keepdb=django_db_keepdb)
+        finally:
+            switch(app)
+
+
+@pytest.fixture
+def owner_cursor(django_db_blocker):  # type: ignore[no-untyped-def]
+    """A cursor on the test database as the owning role (schema checks, out-of-band reads)."""
+    import psycopg
+
+    owner = _owner_settings()
+    name = connections["default"].settings_dict["NAME"]
+    conn = psycopg.connect(
+        host=owner["HOST"], port=owner["PORT"] or 5432, user=owner["USER"], password=owner.get("PASSWORD") or None,
+        dbname=name, autocommit=True,
+    )
+    try:
+        with conn.cursor() as cursor:
+            yield cursor
+    finally:
+        conn.close()
+
+
+@dataclass
+class Dealership:
+    tenant: Tenant
+    admin: Membership
+    manager: Membership
+    consultant: Membership
+    consultant2: Membership
+    advisor: Membership
+    agent: Membership
+    auditor: Membership
+    objects: dict[str, Any] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+
+    def ids(self) -> set[int]:
+        return {obj.pk for obj in self.objects.values()}
+
+
+def _member(tenant_code: str, local: str, role: str, name: str) -> Membership:
+    from django.contrib.auth import get_user_model
+
+    email = f"{local}@{tenant_code}.test"
+    user = get_user_model().objects.create_user(
+        username=email, email=email, password="Test-pass-2026!", first_name=name[1:], last_name=name[:1]
+    )
+    return Membership.objects.create(user=user, role=role)
+
+
+def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
+    """A dealership with one member per role and data owned by `consultant`."""
+    from crm.tenancy.services import credential_create
+    from customers.models import Customer, Order, Vehicle
+
+    mobiles = ["+8613900001111", "+8613812345678"]
+    masked = ["139****1111", "138****5678"]
+    vins = ["LVGBE40K8PG000002", "LFV2A21K0R3000001"]
+    plates = ["粤A·B5678", "粤B·A1234"]
+    tenant = Tenant.objects.create(name=name, code=code)
+    with tenant_context(tenant.pk):
+        dealer = Dealership(
+            tenant=tenant,
+            admin=_member(code, "admin", Role.TENANT_ADMIN, "周管理"),
+            manager=_member(code, "manager", Role.MANAGER, "林经理"),
+            consultant=_member(code, "alice", Role.SALES_CONSULTANT, "王爱丽"),
+            consultant2=_member(code, "bob", Role.SALES_CONSULTANT, "李博"),
+            advisor=_member(code, "advisor", Role.SERVICE_ADVISOR, "赵服务"),
+            agent=_member(code, "charlie", Role.CR_AGENT, "陈客服"),
+            auditor=_member(code, "auditor", Role.AUDITOR, "郑审计"),
+        )
+        marker = code.upper().replace("-", "")
+        customer = Customer.objects.create(
+            name=f"机密客户{marker}", mobile=mobiles[variant], id_number="11010519491231002X",
+            owner=dealer.consultant, external_id=f"EXT-{marker}", city="深圳市",
+        )
+        vehicle = Vehicle.objects.create(
+            customer=customer, vin=vins[variant], plate=plates[variant], brand="一汽-大众", series="迈腾"
+        )
+        order = Order.objects.create(
+            customer=customer, vehicle=vehicle, kind=Order.Kind.VEHICLE_SALE, ordered_on=date(2025, 5, 1),
+            amount=Decimal("219900.00"), staff=dealer.consultant, external_id=f"ORD-{marker}",
+        )
+        credential, raw_key = credential_create(
+            actor=dealer.admin, kind=ApiCredential.Kind.INTEGRATION, name=f"DMS同步{marker}",
+            scopes=["customers:read", "customers:write", "admin:read", "admin:write"],
+        )
+        dealer.objects = {
+            "customer": customer, "vehicle": vehicle, "order": order, "credential": credential,
+            "credential_membership": credential.membership, "manager": dealer.manager, "consultant": dealer.consultant,
+        }
+        dealer.secrets = [
+            customer.name, customer.mobile, customer.mobile[3:], masked[variant], customer.external_id,
+            vehicle.vin, vehicle.plate, order.external_id, credential.name,
+            dealer.manager.user.email, dealer.consultant.user.email,
+        ]
+    dealer.raw_key = raw_key  # type: ignore[attr-defined]
+    return dealer
+
+
+def bump_sequences(owner_settings: dict[str, Any], name: str) -> None:
+    """Move every id sequence far ahead, so rows created next share no id with earlier rows."""
+    import psycopg
+
+    with psycopg.connect(
+        host=owner_settings["HOST"], port=owner_settings["PORT"] or 5432, user=owner_settings["USER"],
+        password=owner_settings.get("PASSWORD") or None, dbname=name, autocommit=True,
+    ) as conn:
+        conn.execute(
+            "SELECT setval(c.oid, coalesce((SELECT last_value FROM pg_sequences s WHERE s.schemaname = 'public' "
+            "AND s.sequencename = c.relname), 0) + 900000, true) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'S' AND n.nspname = 'public'"
+        )
+
+
+@pytest.fixture
+def dealer_b(db) -> Dealership:  # type: ignore[no-untyped-def]
+    return build_dealership("dealer-b", "乙店 Dealer B", variant=0)
+
+
+@pytest.fixture
+def dealer_a(db, dealer_b) -> Dealership:  # type: ignore[no-untyped-def]
+    # Built after B, past a jump in every sequence: no id of A's is also an id of B's.
+    bump_sequences(_owner_settings(), connections["default"].settings_dict["NAME"])
+    return build_dealership("dealer-a", "甲店 Dealer A", variant=1)
+
+
+@pytest.fixture
+def web(client):  # type: ignore[no-untyped-def]
+    """The Django test client, signed in as a membership (its dealership active)."""
+
+    def sign_in(membership: Membership) -> Any:
+        from crm.tenancy.middleware import SESSION_TENANT_KEY
+
+        client.force_login(membership.user)
+        session = client.session
+        session[SESSION_TENANT_KEY] = membership.tenant_id
+        session.save()
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def api() -> Iterator[Any]:
+    """DRF's test client: `api(membership)` for a session, `api(key=raw)` for a Bearer key."""
+    clients: list[APIClient] = []
+
+    def make(membership: Membership | None = None, *, key: str | None = None) -> APIClient:
+        from crm.tenancy.middleware import SESSION_TENANT_KEY
+
+        client = APIClient()
+        if membership is not None:
+            client.force_login(membership.user)
+            session = client.session
+            session[SESSION_TENANT_KEY] = membership.tenant_id
+            session.save()
+        if key is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        clients.append(client)
+        return client
+
+    yield make
+
+
+@pytest.fixture
+def in_tenant():  # type: ignore[no-untyped-def]
+    """`with in_tenant(dealer):` — run ORM code inside that dealership."""
+
+    def enter(dealer: Dealership | Tenant) -> Any:
+        tenant = dealer.tenant if isinstance(dealer, Dealership) else dealer
+        return tenant_context(tenant.pk)
+
+    return enter
+
+
+@pytest.fixture(autouse=True)
+def _no_tenant_leaks_between_tests() -> Iterator[None]:
+    from crm.tenancy.context import current_tenant_id
+
+    assert current_tenant_id() is None, "a tenant was left active before this test"
+    yield
+    assert current_tenant_id() is None, "the test left a tenant active"
+
+
+@pytest.fixture(autouse=True)
+def _locmem_cache_clear() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+__all__ = ["Dealership", "build_dealership", "settings"]
