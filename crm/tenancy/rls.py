@@ -45,8 +45,15 @@ def _quote(connection: BaseDatabaseWrapper, name: str) -> str:
 def apply_row_level_security(connection: BaseDatabaseWrapper) -> None:
     app_role = settings.CRM_DB_APP_ROLE
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_user")
-        (current_user,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+            "(SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass('django_migrations'))"
+        )
+        current_user, is_superuser, schema_owner = cursor.fetchone()
+        if not is_superuser and current_user != schema_owner:
+            # Not the owning role (e.g. the app role after a test flush): nothing to apply, and
+            # it could not anyway. Migrations always run as the owner (crm/core/.../migrate.py).
+            return
         grant_to_app = bool(app_role) and app_role != current_user
         if grant_to_app:
             cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [app_role])

@@ -1,0 +1,82 @@
+"""Privacy between colleagues: own book only, masked numbers, audited reveals."""
+
+from __future__ import annotations
+
+from crm.tenancy.models import AuditEvent
+from customers.validators import mask_id_number, mask_mobile
+
+
+def test_mask_mobile_keeps_the_first_three_and_last_four_digits():
+    assert mask_mobile("+8613812345678") == "138****5678"
+    assert mask_mobile("") == ""
+    assert mask_id_number("11010519491231002X") == "110***********002X"
+
+
+def test_a_consultant_sees_only_their_own_customers(dealer_a, api, in_tenant):
+    from customers.models import Customer
+
+    with in_tenant(dealer_a):
+        Customer.objects.create(name="博的客户", owner=dealer_a.consultant2, mobile="+8613700001234")
+    alice = [r["name"] for r in api(dealer_a.consultant).get("/api/v1/customers/").json()["results"]]
+    bob = [r["name"] for r in api(dealer_a.consultant2).get("/api/v1/customers/").json()["results"]]
+    manager = {r["name"] for r in api(dealer_a.manager).get("/api/v1/customers/").json()["results"]}
+    assert alice == [dealer_a.objects["customer"].name]
+    assert bob == ["博的客户"]
+    assert manager == {dealer_a.objects["customer"].name, "博的客户"}
+
+
+def test_the_owner_sees_full_numbers_and_a_manager_sees_them_masked(dealer_a, api):
+    pk = dealer_a.objects["customer"].pk
+    owner_view = api(dealer_a.consultant).get(f"/api/v1/customers/{pk}/").json()
+    manager_view = api(dealer_a.manager).get(f"/api/v1/customers/{pk}/").json()
+    assert owner_view["mobile"] == "+8613812345678"
+    assert manager_view["mobile"] == "138****5678"
+    assert manager_view["id_number"] == "110***********002X"
+
+
+def test_revealing_a_number_is_an_audited_action(dealer_a, api, in_tenant):
+    pk = dealer_a.objects["customer"].pk
+    response = api(dealer_a.manager).post(f"/api/v1/customers/{pk}/reveal/", {"field": "mobile"}, format="json")
+    assert response.status_code == 200 and response.json() == {"field": "mobile", "value": "+8613812345678"}
+    with in_tenant(dealer_a):
+        event = AuditEvent.objects.get(action="pii_revealed")
+        assert (event.actor_id, event.target_type, event.target_id, event.data) == (
+            dealer_a.manager.user_id, "customers.customer", str(pk), {"field": "mobile"},
+        )
+
+
+def test_roles_without_the_capability_cannot_reveal(dealer_a, api, in_tenant):
+    pk = dealer_a.objects["customer"].pk
+    auditor = api(dealer_a.auditor).post(f"/api/v1/customers/{pk}/reveal/", {"field": "mobile"}, format="json")
+    assert auditor.status_code == 403
+    assert auditor.json()["error"]["code"] == "permission_denied"
+    colleague = api(dealer_a.consultant2).post(f"/api/v1/customers/{pk}/reveal/", {"field": "mobile"}, format="json")
+    assert colleague.status_code == 404
+    with in_tenant(dealer_a):
+        assert not AuditEvent.objects.filter(action="pii_revealed").exists()
+
+
+def test_reveal_rejects_unknown_fields_with_a_field_error(dealer_a, api):
+    pk = dealer_a.objects["customer"].pk
+    response = api(dealer_a.manager).post(f"/api/v1/customers/{pk}/reveal/", {"field": "name"}, format="json")
+    assert response.status_code == 400
+    assert "field" in response.json()["error"]["fields"]
+
+
+def test_the_customer_page_masks_and_reveals_through_htmx(dealer_a, web, in_tenant):
+    pk = dealer_a.objects["customer"].pk
+    client = web(dealer_a.agent)
+    page = client.get(f"/customers/{pk}/").content.decode()
+    assert "138****5678" in page and "+8613812345678" not in page and "reveal-mobile" in page
+    revealed = client.post(f"/customers/{pk}/reveal/mobile/", HTTP_HX_REQUEST="true").content.decode()
+    assert "+8613812345678" in revealed
+    with in_tenant(dealer_a):
+        assert AuditEvent.objects.filter(action="pii_revealed", actor=dealer_a.agent.user).count() == 1
+
+
+def test_the_customer_list_finds_by_plate_vin_and_mobile_tail(dealer_a, web):
+    client = web(dealer_a.manager)
+    name = dealer_a.objects["customer"].name
+    for query in ("粤B A1234", "粤b·a1234", "LFV2A21K0R3000001", "12345678", "机密"):
+        assert name in client.get("/customers/", {"q": query}).content.decode(), query
+    assert name not in client.get("/customers/", {"q": "不存在"}).content.decode()
