@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.tenancy.models import Membership, TenantOwnedModel
 from customers.validators import validate_e164_mobile, validate_id_number, validate_plate, validate_vin
@@ -18,7 +19,7 @@ from customers.validators import validate_e164_mobile, validate_id_number, valid
 class RelationshipClass(models.TextChoices):
     POTENTIAL = "potential", _("Potential")
     GENERAL = "general", _("General")
-    KEY = "key", _("Key")
+    KEY = "key", pgettext_lazy("relationship class", "Key")
     LOYAL = "loyal", _("Loyal")
 
 
@@ -116,7 +117,7 @@ class Customer(TenantOwnedModel):
 
 
 class Vehicle(TenantOwnedModel):
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("owner"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("vehicle owner"))
     vin = models.CharField(_("VIN"), max_length=17, validators=[validate_vin])
     plate = models.CharField(_("plate"), max_length=12, blank=True, validators=[validate_plate])
     brand = models.CharField(_("brand"), max_length=40)

@@ -26,7 +26,7 @@ class DeactivateForm(forms.Form):
         label=_("Hand their customers to"),
         queryset=Membership.unscoped_all_tenants.none(),
         required=False,
-        empty_label=_("— keep them unassigned to this person —"),
+        empty_label=_("— keep them with this person for now —"),
     )
 
     def __init__(self, *args: Any, leaving: Membership, **kwargs: Any) -> None:
@@ -44,11 +44,8 @@ def scope_choices() -> list[tuple[str, str]]:
         "complaints": _("Complaints"), "surveys": _("Surveys"), "followups": _("Follow-ups"),
         "dashboards": _("Dashboards"), "admin": _("Administration"),
     }
-    return [
-        (f"{area}:{mode}", f"{labels[area]} · {_('read') if mode == 'read' else _('write')}")
-        for area in API_AREAS
-        for mode in ("read", "write")
-    ]
+    modes = {"read": _("read"), "write": _("write")}
+    return [(f"{area}:{mode}", f"{labels[area]} · {modes[mode]}") for area in API_AREAS for mode in ("read", "write")]
 
 
 class CredentialForm(forms.Form):

@@ -6,6 +6,8 @@ so changing the matrix here changes the whole product consistently.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -23,49 +25,49 @@ class Role(models.TextChoices):
 STAFF_ROLE_CHOICES = [choice for choice in Role.choices if choice[0] != Role.INTEGRATION]
 
 # capability -> (description, roles that hold it)
-CAPABILITIES: dict[str, tuple[str, frozenset[str]]] = {
+CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
     "customers.view_all": (
-        "See every customer of the dealership (others' phone numbers masked)",
+        _("See every customer of the dealership (others' phone numbers masked)"),
         frozenset({Role.MANAGER, Role.CR_AGENT, Role.AUDITOR, Role.INTEGRATION}),
     ),
     "customers.view_own": (
-        "See the customers assigned to you, and what hangs off them",
+        _("See the customers assigned to you, and what hangs off them"),
         frozenset({Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR}),
     ),
     "customers.edit": (
-        "Create and edit customers you can see",
+        _("Create and edit customers you can see"),
         frozenset({Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.INTEGRATION}),
     ),
     "customers.reveal_pii": (
-        "Show a masked mobile or ID number in full (audited)",
+        _("Show a masked mobile or ID number in full (audited)"),
         frozenset({Role.MANAGER, Role.CR_AGENT}),
     ),
     "customers.unmasked_bulk": (
-        "Receive unmasked numbers in API reads and exports (system integrations only)",
+        _("Receive unmasked numbers in API reads and exports (system integrations only)"),
         frozenset({Role.INTEGRATION}),
     ),
     "customers.reassign": (
-        "Hand customers from one staff member to another",
+        _("Hand customers from one staff member to another"),
         frozenset({Role.TENANT_ADMIN, Role.MANAGER}),
     ),
     "customers.export": (
-        "Export customer lists",
+        _("Export customer lists"),
         frozenset({Role.MANAGER, Role.CR_AGENT}),
     ),
-    "users.view": ("See the dealership's staff and their roles", frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
+    "users.view": (_("See the dealership's staff and their roles"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "users.manage": (
-        "Invite and deactivate staff, assign roles",
+        _("Invite and deactivate staff, assign roles"),
         frozenset({Role.TENANT_ADMIN}),
     ),
-    "api_keys.manage": ("Create and revoke the dealership's integration API keys", frozenset({Role.TENANT_ADMIN})),
+    "api_keys.manage": (_("Create and revoke the dealership's integration API keys"), frozenset({Role.TENANT_ADMIN})),
     "tokens.personal": (
-        "Create personal API tokens for yourself",
+        _("Create personal API tokens for yourself"),
         frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.AUDITOR}),
     ),
-    "audit.view": ("Read the audit log", frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
-    "settings.manage": ("Change dealership settings", frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
-    "dashboards.view": ("See manager dashboards", frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
-    "nightly.run": ("Start nightly recomputation by hand and see its runs", frozenset({Role.MANAGER, Role.TENANT_ADMIN})),
+    "audit.view": (_("Read the audit log"), frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
+    "settings.manage": (_("Change dealership settings"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
+    "dashboards.view": (_("See manager dashboards"), frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
+    "nightly.run": (_("Start nightly recomputation by hand and see its runs"), frozenset({Role.MANAGER, Role.TENANT_ADMIN})),
 }
 
 ROLES_WITH_OWN_BOOK = frozenset({Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR})

@@ -153,7 +153,9 @@ def member_change_role(
 ) -> Membership:
     _require(actor, "users.manage")
     if membership.pk == actor.pk:
-        raise ApplicationError(_("You cannot change your own role."), fields={"role": [_("Ask another admin.")]})
+        raise ApplicationError(
+            _("You cannot change your own role."), fields={"role": [_("Ask another admin.")]}, code="own_role"
+        )
     if membership.is_service_account or role == Role.INTEGRATION or role not in Role.values:
         raise ApplicationError(_("Choose a staff role."), fields={"role": [_("Not a staff role.")]})
     if membership.role == role:
@@ -190,7 +192,7 @@ def member_deactivate(
 
     _require(actor, "users.manage")
     if membership.pk == actor.pk:
-        raise ApplicationError(_("You cannot deactivate yourself."))
+        raise ApplicationError(_("You cannot deactivate yourself."), code="self_deactivation")
     if not membership.is_active:
         raise ApplicationError(_("Already deactivated."), code="already_inactive")
     _guard_last_admin(membership, losing_admin=True)
