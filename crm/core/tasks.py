@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -41,9 +42,9 @@ def nightly_queue_for_tenant(*, tenant_id: int, trigger: str) -> None:
 
 
 @shared_task(name="core.ping")
-def ping_task(payload: str) -> dict[str, str]:
-    """Round trip through the broker: used by the health check and the broker test."""
-    return {"echo": payload, "worker": socket.gethostname()}
+def ping_task(payload: str) -> dict[str, Any]:
+    """Round trip through the broker: used by the broker test and by operators checking workers."""
+    return {"echo": payload, "worker": socket.gethostname(), "pid": os.getpid()}
 
 
 @tenant_task(name="core.tenant_probe")

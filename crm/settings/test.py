@@ -1,5 +1,7 @@
 """Test settings: real PostgreSQL (two roles), fast hashing, mail kept in memory."""
 
+import os
+
 from crm.settings.base import *  # noqa: F403
 from crm.settings.base import DATABASES
 
@@ -14,10 +16,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Tasks run in-process in tests; tests/test_celery_broker.py sends through a real Redis broker.
-CELERY_TASK_ALWAYS_EAGER = True
-CELERY_BROKER_URL = "memory://"
-CELERY_RESULT_BACKEND = None
+# Tasks run in-process in tests. tests/test_celery_broker.py starts a real worker process with
+# CRM_TEST_BROKER_URL pointing at Redis, and sends to it through the same broker.
+_test_broker = os.environ.get("CRM_TEST_BROKER_URL") or None
+CELERY_BROKER_URL = _test_broker or "memory://"
+CELERY_RESULT_BACKEND = _test_broker
+CELERY_TASK_ALWAYS_EAGER = _test_broker is None
 # The isolation suite sends thousands of requests; rate-limit tests lower these themselves.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405

@@ -1,0 +1,70 @@
+"""The demo data: deterministic, realistic and valid, and its sign-ins work."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.core.management import call_command
+
+from crm.core.demo import DEALERSHIPS, demo_exists, seed_demo
+from crm.tenancy.context import tenant_context
+from crm.tenancy.models import Membership, Tenant
+from crm.tenancy.roles import Role
+from customers.models import Customer, Order, Vehicle
+from customers.validators import normalize_cn_mobile, normalize_plate, validate_id_number, validate_vin
+
+pytestmark = pytest.mark.django_db
+
+
+def _snapshot() -> list[tuple]:  # type: ignore[type-arg]
+    rows = []
+    for tenant in Tenant.objects.order_by("code"):
+        with tenant_context(tenant.pk):
+            rows.append((tenant.code, list(Customer.objects.order_by("external_id").values_list("name", "mobile", "birthday")[:50])))
+            rows.append((tenant.code, list(Vehicle.objects.order_by("vin").values_list("vin", "plate")[:50])))
+            rows.append((tenant.code, Order.objects.count(), str(sum(o.amount for o in Order.objects.all()))))
+    return rows
+
+
+def test_the_demo_is_valid_and_has_every_role(settings):
+    result = seed_demo(customers_per_dealership=150, seed=7, today=date(2026, 11, 23), progress=lambda _m: None)
+    assert result.customers == 300 and result.orders > result.vehicles > 0
+    for dealer in DEALERSHIPS:
+        tenant = Tenant.objects.get(code=dealer.code)
+        with tenant_context(tenant.pk):
+            roles = set(Membership.objects.values_list("role", flat=True))
+            assert roles == set(Role.values)
+            for mobile, id_number in Customer.objects.values_list("mobile", "id_number"):
+                assert normalize_cn_mobile(mobile) == mobile
+                if id_number:
+                    validate_id_number(id_number)
+            for vin, plate in Vehicle.objects.values_list("vin", "plate"):
+                validate_vin(vin)
+                assert normalize_plate(plate) == plate and plate.startswith(dealer.plate_prefix)
+            oldest = Order.objects.order_by("ordered_on").values_list("ordered_on", flat=True).first()
+            assert (date(2026, 11, 23) - oldest).days > 2 * 365
+            assert not Customer.objects.filter(owner__isnull=True).exists()
+
+
+def test_the_same_seed_gives_the_same_data():
+    from django.db import transaction
+
+    snapshots = []
+    for _run in range(2):
+        with transaction.atomic():
+            seed_demo(customers_per_dealership=60, seed=11, today=date(2026, 11, 23), progress=lambda _m: None)
+            snapshots.append(_snapshot())
+            transaction.set_rollback(True)  # start the second run from the same empty database
+    assert snapshots[0] == snapshots[1]
+    assert not demo_exists()
+
+
+def test_the_demo_sign_ins_work(client, settings):
+    call_command("seed_demo", customers=40, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert client.login(username="manager@sz-yuetong.demo.crm", password=settings.CRM_DEMO_PASSWORD)
+    assert client.get("/customers/").status_code == 200
+    assert client.login(username="group.manager@demo.crm", password=settings.CRM_DEMO_PASSWORD)
+    # a second run does nothing
+    call_command("seed_demo", customers=40, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert Tenant.objects.count() == 2

@@ -1,0 +1,123 @@
+"""The nightly pipeline: steps, run records, failures, one run at a time, local-night scheduling."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+
+from crm.core import nightly
+from crm.core.models import NightlyRun
+from crm.core.nightly import nightly_run_tenant, nightly_step, tenants_due_tonight
+from customers.models import Customer
+
+
+@pytest.fixture
+def steps():  # type: ignore[no-untyped-def]
+    saved = dict(nightly._registry)
+    nightly._registry.clear()
+    yield nightly._registry
+    nightly._registry.clear()
+    nightly._registry.update(saved)
+
+
+def test_each_step_runs_for_its_tenant_and_is_recorded(dealer_a, dealer_b, steps, in_tenant):
+    seen = []
+
+    @nightly_step("test.count", order=1)
+    def count(*, tenant_id: int, run_date: date) -> int:
+        seen.append((tenant_id, run_date))
+        return Customer.objects.count()
+
+    runs = nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="command", run_date=date(2026, 11, 23))
+    assert [(r.step, r.status, r.rows) for r in runs] == [("test.count", "succeeded", 1)]
+    assert seen == [(dealer_a.tenant.pk, date(2026, 11, 23))]
+    with in_tenant(dealer_a):
+        run = NightlyRun.objects.get()
+        assert run.finished_at and run.duration_ms is not None and run.run_date == date(2026, 11, 23)
+    with in_tenant(dealer_b):
+        assert not NightlyRun.objects.exists()
+
+
+def test_a_failing_step_is_recorded_and_the_next_step_still_runs(dealer_a, steps):
+    @nightly_step("test.boom", order=1)
+    def boom(*, tenant_id: int, run_date: date) -> int:
+        Customer.objects.update(name="half-written")
+        raise RuntimeError("disk full")
+
+    @nightly_step("test.after", order=2)
+    def after(*, tenant_id: int, run_date: date) -> int:
+        return Customer.objects.filter(name="half-written").count()
+
+    runs = nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="command")
+    assert [(r.step, r.status) for r in runs] == [("test.boom", "failed"), ("test.after", "succeeded")]
+    assert "disk full" in runs[0].error
+    assert runs[1].rows == 0  # the failed step's writes were rolled back
+
+
+def test_a_step_already_running_for_the_tenant_is_skipped(dealer_a, steps, owner_cursor):
+    @nightly_step("test.slow", order=1)
+    def slow(*, tenant_id: int, run_date: date) -> int:
+        return 1
+
+    owner_cursor.execute("SELECT pg_advisory_lock(hashtext('nightly:test.slow'), %s)", [dealer_a.tenant.pk])
+    try:
+        runs = nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="schedule")
+    finally:
+        owner_cursor.execute("SELECT pg_advisory_unlock(hashtext('nightly:test.slow'), %s)", [dealer_a.tenant.pk])
+    assert runs[0].status == "skipped"
+
+
+def test_runs_left_running_by_a_killed_worker_are_marked_interrupted(dealer_a, steps, in_tenant):
+    with in_tenant(dealer_a):
+        stale = NightlyRun.objects.create(step="test.x", run_date=date(2026, 11, 22), trigger="schedule")
+        NightlyRun.objects.filter(pk=stale.pk).update(started_at=timezone.now() - timedelta(hours=7))
+    nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="command")
+    with in_tenant(dealer_a):
+        stale.refresh_from_db()
+        assert stale.status == "failed" and "Interrupted" in stale.error
+
+
+def test_the_fan_out_picks_dealerships_at_their_local_night(dealer_a, dealer_b, monkeypatch, steps, in_tenant):
+    dealer_b.tenant.time_zone = "Asia/Urumqi"  # two hours behind Shanghai
+    dealer_b.tenant.save()
+    at = datetime(2026, 11, 22, 18, 30, tzinfo=dt_timezone.utc)  # 02:30 in Shanghai, 00:30 in Urumqi
+    monkeypatch.setattr(nightly.timezone, "now", lambda: at)
+    assert tenants_due_tonight() == [dealer_a.tenant.pk]
+    with in_tenant(dealer_a):
+        NightlyRun.objects.create(step="test.x", run_date=date(2026, 11, 23), trigger="schedule")
+    assert tenants_due_tonight() == []  # already ran tonight: a second beat tick queues nothing
+
+
+def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatch, steps, in_tenant):
+    from crm.core.tasks import nightly_fan_out_task
+
+    @nightly_step("test.one", order=1)
+    def one(*, tenant_id: int, run_date: date) -> int:
+        return 7
+
+    monkeypatch.setattr(nightly, "tenants_due_tonight", lambda: [dealer_a.tenant.pk])
+    monkeypatch.setattr("crm.core.tasks.tenants_due_tonight", lambda: [dealer_a.tenant.pk])
+    assert nightly_fan_out_task.delay().get() == [dealer_a.tenant.pk]
+    with in_tenant(dealer_a):
+        assert NightlyRun.objects.get().rows == 7
+
+
+def test_run_nightly_command(dealer_a, steps, capsys):
+    @nightly_step("test.cmd", order=1)
+    def cmd(*, tenant_id: int, run_date: date) -> int:
+        return 3
+
+    call_command("run_nightly", tenant="dealer-a", date="2026-11-01")
+    assert "test.cmd" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="Unknown step"):
+        call_command("run_nightly", step=["nope"])
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("run_nightly", date="yesterday")
+    with pytest.raises(CommandError, match="No active dealership"):
+        call_command("run_nightly", tenant="missing")
+    assert connection.in_atomic_block  # still inside the test's transaction: nothing leaked
