@@ -4,10 +4,12 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from crm.accounts.forms import AdminSignInForm
 from crm.core import views as core_views
 from crm.tenancy import views as tenancy_views
 
 admin.site.site_header = "Dealership CRM · platform"
+admin.site.login_form = AdminSignInForm  # same lockout and sign-in log as the staff sign-in
 
 urlpatterns = [
     path("", core_views.home, name="home"),

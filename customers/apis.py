@@ -35,7 +35,21 @@ class CustomerViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet[Customer]):
     filterset_class = CustomerFilter
     pagination_class = CreatedCursorPagination
     search_fields = ["name", "=mobile", "=external_id"]
-    ordering_fields = ["created_at", "name"]
+    ordering_fields = ["created_at"]  # cursor pages need a unique, stable order
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        self._audit_unmasked([row["id"] for row in response.data["results"]])
+        return response
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        customer = self.get_object()
+        services.customer_record_viewed(viewer=self.membership, customer=customer, meta=self.meta)
+        return Response(self.get_serializer(customer).data)
+
+    def _audit_unmasked(self, customer_ids: list[int]) -> None:
+        if self.membership.can("customers.unmasked_bulk"):
+            services.customers_read_unmasked(viewer=self.membership, customer_ids=customer_ids, meta=self.meta)
 
     def get_queryset(self) -> QuerySet[Customer]:
         if self.schema_generation:

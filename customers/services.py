@@ -34,6 +34,28 @@ def customer_reveal_pii(*, viewer: Membership, customer: Customer, field: str, m
     return value
 
 
+def customer_record_viewed(*, viewer: Membership, customer: Customer, meta: RequestMeta | None = None) -> None:
+    """Audit the opening of a full customer record by anyone but its owner."""
+    if customer.owner_id == viewer.pk:
+        return
+    audit_record(
+        action=AuditAction.CUSTOMER_VIEWED, actor=viewer.user, target=customer, summary=customer.name, meta=meta
+    )
+
+
+def customers_read_unmasked(*, viewer: Membership, customer_ids: list[int], meta: RequestMeta | None = None) -> None:
+    """Audit an API read that returned full numbers of customers the caller does not own."""
+    if not customer_ids:
+        return
+    audit_record(
+        action=AuditAction.CUSTOMERS_READ_UNMASKED,
+        actor=viewer.user,
+        summary=f"{len(customer_ids)}",
+        data={"customer_ids": customer_ids[:1000], "count": len(customer_ids)},
+        meta=meta,
+    )
+
+
 @transaction.atomic
 def customers_reassign(
     *, actor: Membership, from_member: Membership, to_member: Membership, meta: RequestMeta | None = None

@@ -59,6 +59,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not _can_see_customers(viewer):
         return render(request, "403.html", status=403)
     customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
+    services.customer_record_viewed(viewer=viewer, customer=customer, meta=RequestMeta.from_request(request))
     context = {
         "customer": customer,
         "mobile": selectors.customer_masked_value(viewer=viewer, customer=customer, field="mobile"),

@@ -80,3 +80,24 @@ def test_the_customer_list_finds_by_plate_vin_and_mobile_tail(dealer_a, web):
     for query in ("粤B A1234", "粤b·a1234", "LFV2A21K0R3000001", "12345678", "机密"):
         assert name in client.get("/customers/", {"q": query}).content.decode(), query
     assert name not in client.get("/customers/", {"q": "不存在"}).content.decode()
+
+
+def test_opening_someone_elses_customer_record_is_audited_but_the_owners_is_not(dealer_a, api, web, in_tenant):
+    pk = dealer_a.objects["customer"].pk
+    api(dealer_a.consultant).get(f"/api/v1/customers/{pk}/")
+    web(dealer_a.consultant).get(f"/customers/{pk}/")
+    with in_tenant(dealer_a):
+        assert not AuditEvent.objects.filter(action="customer_viewed").exists()
+    api(dealer_a.manager).get(f"/api/v1/customers/{pk}/")
+    web(dealer_a.agent).get(f"/customers/{pk}/")
+    with in_tenant(dealer_a):
+        viewers = set(AuditEvent.objects.filter(action="customer_viewed").values_list("actor_id", flat=True))
+        assert viewers == {dealer_a.manager.user_id, dealer_a.agent.user_id}
+
+
+def test_integration_reads_with_full_numbers_are_audited_per_request(dealer_a, api, in_tenant):
+    rows = api(key=dealer_a.raw_key).get("/api/v1/customers/").json()["results"]
+    assert rows[0]["mobile"] == "+8613812345678"  # integrations receive full numbers…
+    with in_tenant(dealer_a):
+        event = AuditEvent.objects.get(action="customers_read_unmasked")  # …and every read is recorded
+        assert event.data == {"customer_ids": [dealer_a.objects["customer"].pk], "count": 1}

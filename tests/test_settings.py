@@ -22,7 +22,7 @@ PRODUCTION_ENV = {
 
 
 def _manage(*args: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **extra_env}
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | extra_env
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
     )
@@ -64,3 +64,8 @@ def test_env_bool_accepts_only_clear_values(monkeypatch):
     monkeypatch.setenv("X_FLAG", "nah")
     with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
         env.env_bool("X_FLAG", False)
+
+
+def test_a_bad_rate_limit_stops_start_up():
+    result = _manage("check", extra_env={"DJANGO_SETTINGS_MODULE": "crm.settings.dev", "API_RATE_PER_KEY": "lots"})
+    assert result.returncode != 0 and "API_RATE_PER_KEY='lots' is not a rate" in result.stderr

@@ -110,3 +110,15 @@ def test_service_accounts_cannot_sign_in(dealer_a, client):
     service_user = dealer_a.objects["credential_membership"].user
     assert not service_user.has_usable_password()
     assert _sign_in(client, service_user.username, "").status_code == 200
+
+
+@override_settings(LOGIN_FAILURE_LIMIT=2)
+def test_the_admin_sign_in_shares_the_lockout(db, client):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser(username="ops", email="ops@x.test", password=PASSWORD)
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "ops", "password": "wrong"})
+    response = client.post("/admin/login/", {"username": "ops", "password": PASSWORD})
+    assert response.status_code == 200  # still on the login page: locked
+    assert SecurityEvent.objects.filter(kind="locked_out", username="ops").exists()

@@ -97,3 +97,61 @@ def test_tenant_context_rejects_a_non_integer_id(db):
     with pytest.raises(TypeError):
         with tenant_context("1"):  # type: ignore[arg-type]
             pass
+
+
+def test_a_raw_foreign_key_id_into_another_dealership_is_refused(dealer_a, dealer_b, in_tenant):
+    from customers.models import Vehicle
+
+    other_customer_id = dealer_a.objects["customer"].pk
+    with in_tenant(dealer_b):
+        with pytest.raises(CrossTenantWrite):
+            Vehicle(customer_id=other_customer_id, vin="LVGBE40K8PG000003", brand="x").save()
+        with pytest.raises(CrossTenantWrite):
+            Vehicle.objects.bulk_create([Vehicle(customer_id=other_customer_id, vin="LVGBE40K8PG000003", brand="x")])
+        with pytest.raises(CrossTenantWrite):
+            Customer.objects.update(owner_id=dealer_a.consultant.pk)
+        with pytest.raises(CrossTenantWrite):
+            customer = Customer.objects.get()
+            customer.owner_id = dealer_a.consultant.pk
+            Customer.objects.bulk_update([customer], ["owner"])
+        assert Customer.objects.get().owner_id == dealer_b.consultant.pk
+
+
+def test_links_inside_the_dealership_by_raw_id_still_work(dealer_a, in_tenant):
+    from customers.models import Vehicle
+
+    with in_tenant(dealer_a):
+        Vehicle(customer_id=dealer_a.objects["customer"].pk, vin="LVGBE40K8PG000003", brand="x").save()
+        assert Customer.objects.update(owner_id=dealer_a.consultant2.pk) == 1
+
+
+def test_the_system_checks_reject_tenant_models_that_break_the_rules():
+    from django.db import models
+
+    from crm.tenancy.checks import tenant_models_follow_the_rules
+    from crm.tenancy.models import TenantOwnedModel
+
+    assert tenant_models_follow_the_rules() == []
+
+    class Tag(TenantOwnedModel):
+        name = models.CharField(max_length=10)
+
+        class Meta:
+            app_label = "customers"
+            constraints = [models.UniqueConstraint(fields=["name"], name="tag_name_unique")]
+
+    class Tagged(TenantOwnedModel):
+        tags = models.ManyToManyField(Tag)
+
+        class Meta:
+            app_label = "customers"
+
+    try:
+        ids = {error.id for error in tenant_models_follow_the_rules()}
+        assert ids == {"tenancy.E001", "tenancy.E002"}
+    finally:
+        from django.apps import apps
+
+        for name in ("tag", "tagged", "tagged_tags"):
+            apps.all_models["customers"].pop(name, None)
+        apps.clear_cache()

@@ -13,6 +13,7 @@ from crm.settings.env import (
     env_int,
     env_list,
     env_optional,
+    env_rate,
     env_str,
     env_timezone,
 )
@@ -215,8 +216,8 @@ REST_FRAMEWORK = {
         "crm.tenancy.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "credential": env_str("API_RATE_PER_KEY", "600/min"),
-        "user": env_str("API_RATE_PER_USER", "300/min"),
+        "credential": env_rate("API_RATE_PER_KEY", "600/min"),
+        "user": env_rate("API_RATE_PER_USER", "300/min"),
     },
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
     "ALLOWED_VERSIONS": ["v1"],

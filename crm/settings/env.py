@@ -87,6 +87,16 @@ def env_timezone(name: str, default: str) -> str:
     return value
 
 
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate such as 600/min."""
+    value = _raw(name) or default
+    import re
+
+    if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate such as 600/min (units: s, min, hour, day).")
+    return value
+
+
 def env_parsed(name: str, parse: Callable[[str], T], what: str) -> T | None:
     value = _raw(name)
     if value is None or value == "":

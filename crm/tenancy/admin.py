@@ -69,11 +69,18 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class MembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "role", "is_active", "is_service_account", "created_at"]
     list_filter = ["role", "is_active"]
-    readonly_fields = ["user", "is_service_account", "created_at", "deactivated_at"]
     fields = ["user", "role", "is_active", "is_service_account", "created_at", "deactivated_at"]
 
+    # Read-only: invitations, role changes and deactivation go through the staff pages, whose
+    # services send the email, guard the last tenant admin and write the audit log.
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # invitations go through the staff page, which sends the email and audits
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(ApiCredential)

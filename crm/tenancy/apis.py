@@ -103,6 +103,7 @@ class CredentialViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
     api_area = "admin"
     serializer_class = CredentialSerializer
     filterset_class = CredentialFilter
+    search_fields = ["name", "key_prefix"]
 
     def get_queryset(self) -> QuerySet[ApiCredential]:
         if self.schema_generation:

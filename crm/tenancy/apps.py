@@ -8,7 +8,7 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy and access"
 
     def ready(self) -> None:
-        from crm.tenancy import rls
+        from crm.tenancy import checks, rls  # noqa: F401 - checks register themselves
 
         # Row-level security is applied to every tenant-owned table after each migrate, so a
         # model added later is protected without anyone remembering to write a policy.

@@ -20,8 +20,9 @@ from crm.tenancy.context import request_tenant_scope, tenant_activate, tenant_de
 from crm.tenancy.selectors import membership_for_user, user_tenants
 
 SESSION_TENANT_KEY = "crm_tenant_id"
-# Paths that handle authentication themselves (Django admin: is_staff; the API: DRF).
-SELF_GUARDED_PREFIXES = ("/admin/", "/api/", "/static/")
+def _self_guarded_prefixes() -> tuple[str, ...]:
+    """Paths that handle authentication themselves (Django admin: is_staff; the API: DRF)."""
+    return (f"/{settings.ADMIN_URL}", "/api/", settings.STATIC_URL)
 
 
 def _activate_session_membership(request: HttpRequest) -> None:
@@ -80,7 +81,7 @@ class LoginRequiredMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> HttpResponse | None:
-        if request.path.startswith(SELF_GUARDED_PREFIXES) or _is_drf_view(view_func):
+        if request.path.startswith(_self_guarded_prefixes()) or _is_drf_view(view_func):
             return None
         if not getattr(view_func, "login_required", True):
             return None

@@ -28,24 +28,71 @@ from crm.tenancy.roles import API_SCOPES, Role, role_has
 # --------------------------------------------------------------------------------------------
 
 
+def _tenant_foreign_keys(model: type[models.Model]) -> list[Any]:
+    """Foreign keys of `model` that point at another tenant-owned model."""
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if field.is_relation
+        and field.name != "tenant"
+        and isinstance(field.related_model, type)
+        and issubclass(field.related_model, TenantOwnedModel)
+    ]
+
+
+def _check_ids_in_tenant(field: Any, ids: set[Any]) -> None:
+    """Refuse ids that are not rows of the active tenant.
+
+    PostgreSQL checks foreign keys without row-level security, so without this a raw id from
+    another dealership would be accepted. The scoped manager (and RLS) see only this tenant.
+    """
+    ids.discard(None)
+    if not ids:
+        return
+    found = field.related_model.objects.filter(pk__in=ids).count()
+    if found != len(ids):
+        raise CrossTenantWrite(f"{field.model.__name__}.{field.name} points at a row outside this dealership.")
+
+
 class TenantQuerySet(models.QuerySet):  # type: ignore[type-arg]
     def update(self, **kwargs: Any) -> int:
         if "tenant" in kwargs or "tenant_id" in kwargs:
             raise CrossTenantWrite("A row's tenant never changes.")
+        for field in _tenant_foreign_keys(self.model):
+            for key in (field.name, field.attname):
+                if key in kwargs:
+                    value = kwargs[key]
+                    if isinstance(value, models.Model):
+                        value = value.pk
+                    if not isinstance(value, models.expressions.Combinable):
+                        _check_ids_in_tenant(field, {value})
         return super().update(**kwargs)
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
         tenant_id = require_tenant_id()
+        objs = list(objs)
         for obj in objs:
             if obj.tenant_id is None:
                 obj.tenant_id = tenant_id
             elif obj.tenant_id != tenant_id:
                 raise CrossTenantWrite(f"{type(obj).__name__} for tenant {obj.tenant_id} inside tenant {tenant_id}")
+        for field in _tenant_foreign_keys(self.model):
+            # objects already saved in this tenant (the usual case) need no query
+            unchecked = {
+                getattr(obj, field.attname)
+                for obj in objs
+                if not (field.is_cached(obj) and getattr(field.get_cached_value(obj), "tenant_id", None) == tenant_id)
+            }
+            _check_ids_in_tenant(field, unchecked)
         return super().bulk_create(objs, *args, **kwargs)
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
         if "tenant" in fields or "tenant_id" in fields:
             raise CrossTenantWrite("A row's tenant never changes.")
+        objs = list(objs)
+        for field in _tenant_foreign_keys(self.model):
+            if field.name in fields or field.attname in fields:
+                _check_ids_in_tenant(field, {getattr(obj, field.attname) for obj in objs})
         return super().bulk_update(objs, fields, *args, **kwargs)
 
 
@@ -95,18 +142,19 @@ class TenantOwnedModel(models.Model):
         super().save(*args, **kwargs)
 
     def _check_related_tenants(self) -> None:
-        # The database's foreign keys cannot see tenants; refuse links into another dealership.
-        for field in self._meta.concrete_fields:
-            if not field.is_relation or field.name == "tenant":
+        # The database's foreign keys cannot see tenants; refuse links into another dealership,
+        # whether set as an instance or as a raw id.
+        for field in _tenant_foreign_keys(type(self)):
+            value = getattr(self, field.attname)
+            if value is None:
                 continue
-            related_model = field.related_model
-            if not (isinstance(related_model, type) and issubclass(related_model, TenantOwnedModel)):
-                continue
-            if not field.is_cached(self):
-                continue
-            related = field.get_cached_value(self)
-            if related is not None and related.tenant_id != self.tenant_id:
-                raise CrossTenantWrite(f"{type(self).__name__}.{field.name} points into another dealership.")
+            if field.is_cached(self):
+                related = field.get_cached_value(self)
+                if related is not None and related.tenant_id == self.tenant_id:
+                    continue
+                if related is not None:
+                    raise CrossTenantWrite(f"{type(self).__name__}.{field.name} points into another dealership.")
+            _check_ids_in_tenant(field, {value})
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,6 +329,8 @@ class AuditAction(models.TextChoices):
     MEMBER_REACTIVATED = "member_reactivated", _("Reactivated a staff member")
     CUSTOMERS_REASSIGNED = "customers_reassigned", _("Handed customers over")
     PII_REVEALED = "pii_revealed", _("Showed a full number")
+    CUSTOMER_VIEWED = "customer_viewed", _("Opened a customer record they do not own")
+    CUSTOMERS_READ_UNMASKED = "customers_read_unmasked", _("Read customers with full numbers (API)")
     CREDENTIAL_CREATED = "credential_created", _("Created an API credential")
     CREDENTIAL_REVOKED = "credential_revoked", _("Revoked an API credential")
     TENANT_SETTINGS_CHANGED = "tenant_settings_changed", _("Changed dealership settings")

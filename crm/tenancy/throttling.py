@@ -22,6 +22,8 @@ class UserRateThrottle(SimpleRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if getattr(request._request, "credential", None) is not None:
+            return None  # counted per key by CredentialRateThrottle
         if not request.user or not request.user.is_authenticated:
             return self.cache_format % {"scope": "anon", "ident": self.get_ident(request)}
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
