@@ -132,3 +132,27 @@ def test_reactivation_restores_access(dealer_a, in_tenant):
         services.member_deactivate(actor=dealer_a.admin, membership=dealer_a.advisor)
         services.member_reactivate(actor=dealer_a.admin, membership=dealer_a.advisor)
         assert Membership.objects.get(pk=dealer_a.advisor.pk).is_active
+
+
+def test_a_pending_invitation_can_be_sent_again_with_a_fresh_link(dealer_a, api, django_capture_on_commit_callbacks):
+    client = api(dealer_a.admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post("/api/v1/memberships/", {"email": "late@x.test", "role": "cr_agent"}, format="json")
+        again = client.post(f"/api/v1/memberships/{created.json()['id']}/resend-invitation/")
+    assert again.status_code == 200
+    assert len(mail.outbox) == 2 and "/accounts/set-password/" in mail.outbox[1].body
+    # someone who already chose a password is told to use the reset instead
+    refused = client.post(f"/api/v1/memberships/{dealer_a.manager.pk}/resend-invitation/")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_pending"
+
+
+def test_times_show_in_the_dealerships_time_zone(dealer_a, web, in_tenant):
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
+
+    dealer_a.tenant.time_zone = "Asia/Urumqi"
+    dealer_a.tenant.save()
+    with in_tenant(dealer_a):
+        ApiCredential.objects.update(last_used_at=datetime(2026, 1, 1, 0, 0, tzinfo=dt_timezone.utc))
+    page = web(dealer_a.admin).get("/settings/api-keys/").content.decode()
+    assert "2026-01-01 06:00" in page  # UTC+6

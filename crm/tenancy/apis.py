@@ -91,6 +91,13 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
         return Response(MembershipSerializer(target).data)
 
     @extend_schema(request=None, responses=MembershipSerializer)
+    @action(detail=True, methods=["post"], url_path="resend-invitation")
+    def resend_invitation(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
+        membership = self.get_object()
+        services.member_resend_invitation(actor=self.membership, membership=membership, site_url=self._site_url(), meta=self.meta)
+        return Response(MembershipSerializer(membership).data)
+
+    @extend_schema(request=None, responses=MembershipSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         membership = services.member_reactivate(actor=self.membership, membership=self.get_object(), meta=self.meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.request import Request
@@ -39,6 +40,7 @@ class ApiCredentialAuthentication(BaseAuthentication):
         django_request.membership = membership  # type: ignore[attr-defined]
         django_request.tenant = membership.tenant  # type: ignore[attr-defined]
         django_request.credential = credential  # type: ignore[attr-defined]
+        timezone.activate(membership.tenant.zone)
         return (membership.user, credential)
 
     def authenticate_header(self, request: Request) -> str:

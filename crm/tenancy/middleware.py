@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from rest_framework.views import APIView
 
 from crm.tenancy.context import request_tenant_scope, tenant_activate, tenant_deactivate
@@ -44,6 +45,7 @@ def _activate_session_membership(request: HttpRequest) -> None:
         request.session[SESSION_TENANT_KEY] = tenant_id
     request.membership = membership  # type: ignore[attr-defined]
     request.tenant = membership.tenant  # type: ignore[attr-defined]
+    timezone.activate(membership.tenant.zone)  # times show in the dealership's own time zone
 
 
 class TenantMiddleware:
@@ -53,13 +55,16 @@ class TenantMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.membership = None  # type: ignore[attr-defined]
         request.tenant = None  # type: ignore[attr-defined]
-        with request_tenant_scope(), transaction.atomic():
-            if request.user.is_authenticated:
-                _activate_session_membership(request)
-            response = self.get_response(request)
-            if getattr(response, "streaming", False):
-                raise RuntimeError("Streaming responses must render inside their own tenant_context().")
-            return response
+        try:
+            with request_tenant_scope(), transaction.atomic():
+                if request.user.is_authenticated:
+                    _activate_session_membership(request)
+                response = self.get_response(request)
+                if getattr(response, "streaming", False):
+                    raise RuntimeError("Streaming responses must render inside their own tenant_context().")
+                return response
+        finally:
+            timezone.deactivate()
 
 
 def _is_drf_view(view_func: Any) -> bool:

@@ -115,8 +115,15 @@ def _invite(
         data={"role": role, "new_user": created_user},
         meta=meta,
     )
+    _send_invitation(tenant=tenant, membership=membership, site_url=site_url)
+    return membership
+
+
+def _send_invitation(*, tenant: Tenant, membership: Membership, site_url: str) -> None:
+    """Mail the invitation after commit; with a set-password link while the user has no password."""
+    user = membership.user
     link = ""
-    if created_user or not user.has_usable_password():
+    if not user.has_usable_password():
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         token = default_token_generator.make_token(user)
         link = site_url.rstrip("/") + reverse("accounts:set_password", kwargs={"uidb64": uid, "token": token})
@@ -126,10 +133,8 @@ def _invite(
     }
     if link:
         body += "\n\n" + _("Choose your password here: %(link)s") % {"link": link}
-    transaction.on_commit(
-        lambda: send_mail(_("Invitation to %(tenant)s") % {"tenant": tenant.name}, body, None, [email], fail_silently=False)
-    )
-    return membership
+    subject = _("Invitation to %(tenant)s") % {"tenant": tenant.name}
+    transaction.on_commit(lambda: send_mail(subject, body, None, [user.email], fail_silently=False))
 
 
 @transaction.atomic
@@ -139,6 +144,24 @@ def member_invite(
     _require(actor, "users.manage")
     return _invite(
         tenant=actor.tenant, email=email, full_name=full_name, role=role, invited_by=actor, site_url=site_url, meta=meta
+    )
+
+
+@transaction.atomic
+def member_resend_invitation(
+    *, actor: Membership, membership: Membership, site_url: str, meta: RequestMeta | None = None
+) -> None:
+    """Send a fresh set-password link to someone who has not chosen a password yet."""
+    _require(actor, "users.manage")
+    user = membership.user
+    if user.has_usable_password() or not membership.is_active or membership.is_service_account:
+        raise ApplicationError(
+            _("This person has already chosen a password; they can use 'Forgot your password?'."), code="not_pending"
+        )
+    _send_invitation(tenant=actor.tenant, membership=membership, site_url=site_url)
+    audit_record(
+        action=AuditAction.MEMBER_INVITED, actor=actor.user, target=membership, summary=f"{user.email} (again)",
+        data={"resent": True}, meta=meta,
     )
 
 

@@ -95,6 +95,12 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     )
                     messages.success(request, _("Deactivated. %(n)d customers handed over.") % {"n": moved})
                     return redirect("tenancy:member", pk=pk)
+            elif action == "resend":
+                services.member_resend_invitation(
+                    actor=request.membership, membership=membership, site_url=request.build_absolute_uri("/"), meta=meta  # type: ignore[attr-defined]
+                )
+                messages.success(request, _("A new invitation is on its way to %(email)s.") % {"email": membership.user.email})
+                return redirect("tenancy:member", pk=pk)
             elif action == "reactivate":
                 services.member_reactivate(actor=request.membership, membership=membership, meta=meta)  # type: ignore[attr-defined]
                 messages.success(request, _("Reactivated."))
