@@ -17,6 +17,7 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("accounts/", include("crm.accounts.urls")),
     path("settings/", include("crm.tenancy.urls")),
+    path("settings/nightly/", core_views.nightly_runs, name="nightly_runs"),
     path("permissions/", tenancy_views.permission_matrix, name="permissions"),
     path("customers/", include("customers.urls")),
     path("api/v1/", include("crm.api.urls", namespace="v1")),

@@ -37,7 +37,7 @@ def test_each_step_runs_for_its_tenant_and_is_recorded(dealer_a, dealer_b, steps
     assert [(r.step, r.status, r.rows) for r in runs] == [("test.count", "succeeded", 1)]
     assert seen == [(dealer_a.tenant.pk, date(2026, 11, 23))]
     with in_tenant(dealer_a):
-        run = NightlyRun.objects.get()
+        run = NightlyRun.objects.get(step="test.count")
         assert run.finished_at and run.duration_ms is not None and run.run_date == date(2026, 11, 23)
     with in_tenant(dealer_b):
         assert not NightlyRun.objects.exists()
@@ -88,9 +88,11 @@ def test_the_fan_out_picks_dealerships_at_their_local_night(dealer_a, dealer_b, 
     at = datetime(2026, 11, 22, 18, 30, tzinfo=dt_timezone.utc)  # 02:30 in Shanghai, 00:30 in Urumqi
     monkeypatch.setattr(nightly.timezone, "now", lambda: at)
     assert tenants_due_tonight() == [dealer_a.tenant.pk]
-    with in_tenant(dealer_a):
-        NightlyRun.objects.create(step="test.x", run_date=date(2026, 11, 23), trigger="schedule")
-    assert tenants_due_tonight() == []  # already ran tonight: a second beat tick queues nothing
+    nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="schedule")  # no steps: still recorded
+    assert tenants_due_tonight() == []  # already ran tonight: the next beat tick queues nothing
+    # a night missed while beat was down is caught up later the same day
+    monkeypatch.setattr(nightly.timezone, "now", lambda: at + timedelta(hours=3))  # 05:30 / 03:30
+    assert tenants_due_tonight() == [dealer_b.tenant.pk]
 
 
 def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatch, steps, in_tenant):
@@ -104,7 +106,9 @@ def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatc
     monkeypatch.setattr("crm.core.tasks.tenants_due_tonight", lambda: [dealer_a.tenant.pk])
     assert nightly_fan_out_task.delay().get() == [dealer_a.tenant.pk]
     with in_tenant(dealer_a):
-        assert NightlyRun.objects.get().rows == 7
+        assert NightlyRun.objects.get(step="test.one").rows == 7
+        pipeline = NightlyRun.objects.get(step="pipeline")
+        assert (pipeline.status, pipeline.rows, pipeline.trigger) == ("succeeded", 7, "schedule")
 
 
 def test_run_nightly_command(dealer_a, steps, capsys):

@@ -75,17 +75,40 @@ def tenant_local_date(tenant: Tenant) -> date:
     return timezone.localtime(timezone.now(), tenant.zone).date()
 
 
+PIPELINE = "pipeline"  # the run record that spans all steps of one tenant's night
+
+
+def _close_run(tenant_id: int, run: NightlyRun, *, status: str, rows: int | None, error: str, started: float) -> NightlyRun:
+    with tenant_context(tenant_id):
+        NightlyRun.objects.filter(pk=run.pk).update(
+            status=status,
+            rows=rows,
+            error=error,
+            finished_at=timezone.now(),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+        run.refresh_from_db()
+    return run
+
+
 def nightly_run_tenant(
     *, tenant_id: int, trigger: str, run_date: date | None = None, only: list[str] | None = None
 ) -> list[NightlyRun]:
-    """Run the registered steps for one dealership. Safe to repeat: steps are idempotent."""
+    """Run the registered steps for one dealership. Safe to repeat: steps are idempotent.
+
+    Returns the step records; a "pipeline" record spans them (and is what the scheduler checks).
+    """
     tenant = Tenant.objects.get(pk=tenant_id)
     run_date = run_date or tenant_local_date(tenant)
-    runs: list[NightlyRun] = []
+    pipeline_started = time.monotonic()
     with tenant_context(tenant_id):
         NightlyRun.objects.filter(status=NightlyRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
-            status=NightlyRun.Status.FAILED, error="Interrupted (worker stopped before the step finished).", finished_at=timezone.now()
+            status=NightlyRun.Status.FAILED,
+            error="Interrupted (worker stopped before the step finished).",
+            finished_at=timezone.now(),
         )
+        pipeline = NightlyRun.objects.create(step=PIPELINE, run_date=run_date, trigger=trigger)
+    runs: list[NightlyRun] = []
     for step in nightly_steps():
         if only and step.name not in only:
             continue
@@ -102,16 +125,16 @@ def nightly_run_tenant(
         except Exception:  # noqa: BLE001 - recorded for managers, then the next step runs
             logger.exception("nightly step %s failed for tenant %s", step.name, tenant_id)
             status, error = NightlyRun.Status.FAILED, traceback.format_exc(limit=5)
-        with tenant_context(tenant_id):
-            NightlyRun.objects.filter(pk=run.pk).update(
-                status=status,
-                rows=rows,
-                error=error,
-                finished_at=timezone.now(),
-                duration_ms=int((time.monotonic() - started) * 1000),
-            )
-            run.refresh_from_db()
-        runs.append(run)
+        runs.append(_close_run(tenant_id, run, status=status, rows=rows, error=error, started=started))
+    failed = [r.step for r in runs if r.status == NightlyRun.Status.FAILED]
+    _close_run(
+        tenant_id,
+        pipeline,
+        status=NightlyRun.Status.FAILED if failed else NightlyRun.Status.SUCCEEDED,
+        rows=sum(r.rows or 0 for r in runs),
+        error=f"Failed steps: {', '.join(failed)}" if failed else "",
+        started=pipeline_started,
+    )
     return runs
 
 
@@ -119,14 +142,19 @@ NIGHT_LOCAL_HOUR = 2
 
 
 def tenants_due_tonight() -> list[int]:
-    """Active dealerships where it is now the nightly hour and no scheduled run exists for today."""
+    """Active dealerships past their local 02:00 with no scheduled run for today yet.
+
+    "Past" rather than "at": a night missed while beat was down is caught up on the next tick.
+    """
     due: list[int] = []
     for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
         local_now = timezone.localtime(timezone.now(), tenant.zone)
-        if local_now.hour != NIGHT_LOCAL_HOUR:
+        if local_now.hour < NIGHT_LOCAL_HOUR:
             continue
         with tenant_context(tenant.pk):
-            already = NightlyRun.objects.filter(run_date=local_now.date(), trigger=NightlyRun.Trigger.SCHEDULE).exists()
+            already = NightlyRun.objects.filter(
+                step=PIPELINE, run_date=local_now.date(), trigger=NightlyRun.Trigger.SCHEDULE
+            ).exists()
         if not already:
             due.append(tenant.pk)
     return due

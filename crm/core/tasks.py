@@ -7,7 +7,7 @@ import socket
 from typing import Any
 
 from celery import shared_task
-from django.db import connection, transaction
+from django.db import connection
 
 from crm.core.models import NightlyRun
 from crm.core.nightly import nightly_run_tenant, tenants_due_tonight
@@ -34,11 +34,6 @@ def nightly_fan_out_task() -> list[int]:
 def nightly_tenant_task(*, tenant_id: int, trigger: str = NightlyRun.Trigger.SCHEDULE, only: list[str] | None = None) -> list[dict[str, Any]]:
     runs = nightly_run_tenant(tenant_id=int(tenant_id), trigger=trigger, only=only)
     return [{"step": r.step, "status": r.status, "rows": r.rows} for r in runs]
-
-
-def nightly_queue_for_tenant(*, tenant_id: int, trigger: str) -> None:
-    """Queue a run once the caller's transaction has committed."""
-    transaction.on_commit(lambda: nightly_tenant_task.delay(tenant_id=tenant_id, trigger=trigger))
 
 
 @shared_task(name="core.ping")

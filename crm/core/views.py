@@ -5,7 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from crm.core.errors import ApplicationError
+from crm.core.services import nightly_request_run
+from crm.tenancy.audit import RequestMeta
+from crm.tenancy.decorators import require_capability
 
 from crm.core.models import NightlyRun
 from crm.tenancy.models import Membership
@@ -21,6 +28,23 @@ def home(request: HttpRequest) -> HttpResponse:
     if membership.can("nightly.run"):
         context["recent_runs"] = NightlyRun.objects.order_by("-started_at")[:5]
     return render(request, "home.html", context)
+
+
+@require_capability("nightly.run")
+def nightly_runs(request: HttpRequest) -> HttpResponse:
+    """Managers see every night's run per step, and can start one now."""
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    if request.method == "POST":
+        try:
+            nightly_request_run(actor=membership, meta=RequestMeta.from_request(request))
+            messages.success(request, _("The nightly run is queued; this page shows its progress."))
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        return redirect("nightly_runs")
+    runs = list(NightlyRun.objects.order_by("-started_at", "-id")[:200])
+    running = any(run.status == NightlyRun.Status.RUNNING for run in runs)
+    template = "core/_nightly_table.html" if request.htmx else "core/nightly_runs.html"  # type: ignore[attr-defined]
+    return render(request, template, {"runs": runs, "running": running})
 
 
 @login_not_required

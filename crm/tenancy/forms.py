@@ -60,3 +60,100 @@ class CredentialForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not membership.can("api_keys.manage"):
             self.fields["kind"].choices = [(ApiCredential.Kind.PERSONAL, ApiCredential.Kind.PERSONAL.label)]  # type: ignore[attr-defined]
+
+
+DAY_LABELS = {
+    "mon": _("Monday"), "tue": _("Tuesday"), "wed": _("Wednesday"), "thu": _("Thursday"),
+    "fri": _("Friday"), "sat": _("Saturday"), "sun": _("Sunday"),
+}
+
+
+def _parse_spans(text: str) -> list[list[str]]:
+    import re
+
+    spans = []
+    for part in filter(None, (p.strip() for p in re.split(r"[,，;；]", text))):
+        match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)\s*[-–~]\s*([01]\d|2[0-3]):([0-5]\d)", part)
+        if not match:
+            raise forms.ValidationError(_("Write times as 08:30-12:00, 13:30-18:00 (leave empty when closed)."))
+        start, end = f"{match.group(1)}:{match.group(2)}", f"{match.group(3)}:{match.group(4)}"
+        if start >= end:
+            raise forms.ValidationError(_("%(span)s ends before it starts.") % {"span": part})
+        spans.append([start, end])
+    return spans
+
+
+def _parse_dates(text: str) -> list[str]:
+    import re
+    from datetime import date
+
+    result = []
+    for part in filter(None, (p.strip() for p in re.split(r"[\s,，;；]+", text))):
+        try:
+            result.append(date.fromisoformat(part).isoformat())
+        except ValueError:
+            raise forms.ValidationError(_("%(value)s is not a date like 2026-10-01.") % {"value": part}) from None
+    return sorted(set(result))
+
+
+class DealershipSettingsForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    time_zone = forms.ChoiceField(label=_("Time zone"))
+    locale = forms.ChoiceField(label=_("Default language"))
+    holidays = forms.CharField(
+        label=_("Public holidays"), required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("One date per line, e.g. 2026-10-01. SLA clocks stop on these days."),
+    )
+    makeup_workdays = forms.CharField(
+        label=_("Make-up working days"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Weekend days that are working days (调休), one per line."),
+    )
+
+    def __init__(self, *args: Any, tenant: Any, **kwargs: Any) -> None:
+        import zoneinfo
+
+        from django.conf import settings
+
+        initial = {
+            "name": tenant.name,
+            "time_zone": tenant.time_zone,
+            "locale": tenant.locale,
+            "holidays": "\n".join(tenant.holidays),
+            "makeup_workdays": "\n".join(tenant.makeup_workdays),
+        }
+        for day in DAY_LABELS:
+            initial[f"hours_{day}"] = ", ".join(f"{a}-{b}" for a, b in tenant.business_hours.get(day, []))
+        kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z) for z in sorted(zoneinfo.available_timezones())]  # type: ignore[attr-defined]
+        self.fields["locale"].choices = settings.LANGUAGES  # type: ignore[attr-defined]
+        for day, label in DAY_LABELS.items():
+            self.fields[f"hours_{day}"] = forms.CharField(label=label, required=False, max_length=100)
+
+    @property
+    def hour_fields(self) -> list[Any]:
+        return [self[f"hours_{day}"] for day in DAY_LABELS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        hours = {}
+        for day in DAY_LABELS:
+            try:
+                hours[day] = _parse_spans(cleaned.get(f"hours_{day}", "") or "")
+            except forms.ValidationError as error:
+                self.add_error(f"hours_{day}", error)
+        for field in ("holidays", "makeup_workdays"):
+            try:
+                cleaned[field] = _parse_dates(cleaned.get(field, "") or "")
+            except forms.ValidationError as error:
+                self.add_error(field, error)
+        cleaned["business_hours"] = hours
+        return cleaned
+
+    def changes(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"], "time_zone": data["time_zone"], "locale": data["locale"],
+            "business_hours": data["business_hours"], "holidays": data["holidays"],
+            "makeup_workdays": data["makeup_workdays"],
+        }

@@ -10,4 +10,5 @@ urlpatterns = [
     path("api-keys/", views.credential_list, name="credentials"),
     path("api-keys/<int:pk>/revoke/", views.credential_revoke, name="credential_revoke"),
     path("audit/", views.audit_log, name="audit"),
+    path("dealership/", views.dealership_settings, name="dealership"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +15,7 @@ from crm.tenancy import selectors, services
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import require_capability
 from crm.tenancy.filters import AuditEventFilter
-from crm.tenancy.forms import CredentialForm, DeactivateForm, InviteForm, RoleForm
+from crm.tenancy.forms import CredentialForm, DealershipSettingsForm, DeactivateForm, InviteForm, RoleForm
 from crm.tenancy.models import Membership
 from crm.tenancy.roles import CAPABILITIES, Role
 from customers.selectors import customer_count_owned_by
@@ -170,3 +171,28 @@ def permission_matrix(request: HttpRequest) -> HttpResponse:
     """Every staff member may read what each role can do."""
     rows = [(name, desc, [role in roles for role, _label in Role.choices]) for name, (desc, roles) in CAPABILITIES.items()]
     return render(request, "tenancy/permissions.html", {"rows": rows, "roles": Role.choices})
+
+
+@require_capability("settings.manage")
+def dealership_settings(request: HttpRequest) -> HttpResponse:
+    """Name, time zone, language, business hours and holidays (used by SLA clocks)."""
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    tenant = membership.tenant
+    form = DealershipSettingsForm(tenant=tenant)
+    if request.method == "POST":
+        form = DealershipSettingsForm(request.POST, tenant=tenant)
+        if form.is_valid():
+            try:
+                services.tenant_settings_update(
+                    actor=membership, tenant=tenant, changes=form.changes(), meta=RequestMeta.from_request(request)
+                )
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    for message in errors:
+                        form.add_error(field if field in form.fields else None, message)
+            else:
+                messages.success(request, _("Dealership settings saved."))
+                return redirect("tenancy:dealership")
+    return render(request, "tenancy/dealership_settings.html", {"form": form})
