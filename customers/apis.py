@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -47,7 +48,7 @@ class CustomerViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet[Customer]):
         services.customer_record_viewed(viewer=self.membership, customer=customer, meta=self.meta)
         return Response(self.get_serializer(customer).data)
 
-    def _audit_unmasked(self, customer_ids: list[int]) -> None:
+    def _audit_unmasked(self, customer_ids: Sequence[int]) -> None:
         if self.membership.can("customers.unmasked_bulk"):
             services.customers_read_unmasked(viewer=self.membership, customer_ids=customer_ids, meta=self.meta)
 
@@ -63,7 +64,9 @@ class CustomerViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet[Customer]):
         data = RevealSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         field = data.validated_data["field"]
-        value = services.customer_reveal_pii(viewer=self.membership, customer=self.get_object(), field=field, meta=self.meta)
+        value = services.customer_reveal_pii(
+            viewer=self.membership, customer=self.get_object(), field=field, meta=self.meta
+        )
         return Response({"field": field, "value": value})
 
     @extend_schema(request=ReassignSerializer, responses=ReassignedSerializer)

@@ -100,7 +100,9 @@ class Customer(TenantOwnedModel):
         verbose_name_plural = _("customers")
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "external_id"], condition=~models.Q(external_id=""), name="customer_external_id_unique"
+                fields=["tenant", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="customer_external_id_unique",
             ),
             models.CheckConstraint(
                 condition=models.Q(list_flag__in=["", "red", "black"]), name="customer_list_flag_valid"
@@ -117,7 +119,9 @@ class Customer(TenantOwnedModel):
 
 
 class Vehicle(TenantOwnedModel):
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("vehicle owner"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("vehicle owner")
+    )
     vin = models.CharField(_("VIN"), max_length=17, validators=[validate_vin])
     plate = models.CharField(_("plate"), max_length=12, blank=True, validators=[validate_plate])
     brand = models.CharField(_("brand"), max_length=40)

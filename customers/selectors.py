@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import contextlib
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 
 from crm.core.errors import NotAllowed
 from crm.tenancy.models import Membership
 from customers.models import Customer
-from customers.validators import mask_id_number, mask_mobile
+from customers.validators import mask_id_number, mask_mobile, normalize_plate
 
 
 def customer_visible_to(*, viewer: Membership) -> QuerySet[Customer]:
@@ -18,6 +21,19 @@ def customer_visible_to(*, viewer: Membership) -> QuerySet[Customer]:
     if viewer.can("customers.view_own"):
         return queryset.filter(owner=viewer)
     return queryset.none()
+
+
+def customer_search(queryset: QuerySet[Customer], *, query: str) -> QuerySet[Customer]:
+    """Find by name prefix, DMS id, mobile (7+ digits, matched from the end), plate or VIN."""
+    condition = Q(name__startswith=query) | Q(external_id=query)
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if len(digits) >= 7:
+        condition |= Q(mobile__endswith=digits)
+    with contextlib.suppress(ValidationError):  # not a plate: search the other fields
+        condition |= Q(vehicles__plate=normalize_plate(query))
+    if len(query) == 17:
+        condition |= Q(vehicles__vin=query.upper())
+    return queryset.filter(condition).distinct()
 
 
 def customer_get_visible(*, viewer: Membership, customer_id: int) -> Customer:

@@ -19,9 +19,26 @@ class CustomerSerializer(serializers.ModelSerializer[Customer]):
     class Meta:
         model = Customer
         fields = [
-            "id", "kind", "name", "mobile", "id_number", "gender", "birthday", "province", "city", "district",
-            "source", "owner", "owner_name", "relationship_class", "lifecycle_stage", "list_flag", "tags",
-            "external_id", "created_at", "updated_at",
+            "id",
+            "kind",
+            "name",
+            "mobile",
+            "id_number",
+            "gender",
+            "birthday",
+            "province",
+            "city",
+            "district",
+            "source",
+            "owner",
+            "owner_name",
+            "relationship_class",
+            "lifecycle_stage",
+            "list_flag",
+            "tags",
+            "external_id",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -19,7 +21,9 @@ REVEALABLE_FIELDS = ("mobile", "id_number")
 def customer_reveal_pii(*, viewer: Membership, customer: Customer, field: str, meta: RequestMeta | None = None) -> str:
     """Show one masked number in full: an explicit, audited action."""
     if field not in REVEALABLE_FIELDS:
-        raise ApplicationError(_("Only the mobile or ID number can be revealed."), fields={"field": [_("Unknown field.")]})
+        raise ApplicationError(
+            _("Only the mobile or ID number can be revealed."), fields={"field": [_("Unknown field.")]}
+        )
     if not customer_shows_full_pii(viewer=viewer, customer=customer) and not viewer.can("customers.reveal_pii"):
         raise NotAllowed(_("Your role may not show full numbers of customers you do not own."))
     audit_record(
@@ -43,7 +47,9 @@ def customer_record_viewed(*, viewer: Membership, customer: Customer, meta: Requ
     )
 
 
-def customers_read_unmasked(*, viewer: Membership, customer_ids: list[int], meta: RequestMeta | None = None) -> None:
+def customers_read_unmasked(
+    *, viewer: Membership, customer_ids: Sequence[int], meta: RequestMeta | None = None
+) -> None:
     """Audit an API read that returned full numbers of customers the caller does not own."""
     if not customer_ids:
         return
@@ -51,7 +57,7 @@ def customers_read_unmasked(*, viewer: Membership, customer_ids: list[int], meta
         action=AuditAction.CUSTOMERS_READ_UNMASKED,
         actor=viewer.user,
         summary=f"{len(customer_ids)}",
-        data={"customer_ids": customer_ids[:1000], "count": len(customer_ids)},
+        data={"customer_ids": list(customer_ids[:1000]), "count": len(customer_ids)},
         meta=meta,
     )
 
@@ -66,7 +72,9 @@ def customers_reassign(
     if from_member.pk == to_member.pk:
         raise ApplicationError(_("Choose a different colleague."), fields={"to_member": [_("Same person.")]})
     if not to_member.is_active or to_member.is_service_account:
-        raise ApplicationError(_("Customers can only go to an active staff member."), fields={"to_member": [_("Not active.")]})
+        raise ApplicationError(
+            _("Customers can only go to an active staff member."), fields={"to_member": [_("Not active.")]}
+        )
     if to_member.role not in ROLES_WITH_OWN_BOOK and to_member.role != "manager":
         raise ApplicationError(
             _("Customers go to a sales consultant, a service advisor or a manager."),

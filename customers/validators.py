@@ -29,9 +29,13 @@ def normalize_cn_mobile(value: str) -> str:
     try:
         number = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:
-        raise ValidationError(_("%(value)s is not a phone number."), params={"value": value}, code="invalid_mobile") from None
+        raise ValidationError(
+            _("%(value)s is not a phone number."), params={"value": value}, code="invalid_mobile"
+        ) from None
     if not phonenumbers.is_valid_number(number):
-        raise ValidationError(_("%(value)s is not a valid phone number."), params={"value": value}, code="invalid_mobile")
+        raise ValidationError(
+            _("%(value)s is not a valid phone number."), params={"value": value}, code="invalid_mobile"
+        )
     if number.country_code == 86 and phonenumbers.number_type(number) not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
@@ -82,7 +86,9 @@ def normalize_plate(value: str) -> str:
     compact = re.sub(r"[\s·.\-]", "", value or "").upper()
     match = _PLATE_RE.match(compact)
     if not match:
-        raise ValidationError(_("%(value)s is not a Chinese plate such as 粤B·12345."), params={"value": value}, code="invalid_plate")
+        raise ValidationError(
+            _("%(value)s is not a Chinese plate such as 粤B·12345."), params={"value": value}, code="invalid_plate"
+        )
     return f"{match.group(1)}{match.group(2)}·{match.group(3)}"
 
 

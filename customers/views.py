@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
 from crm.core.errors import ApplicationError
 from crm.tenancy.audit import RequestMeta
+from crm.tenancy.decorators import membership_of
 from crm.tenancy.models import Membership
 from customers import selectors, services
 from customers.models import LifecycleStage
-from customers.validators import normalize_plate
 
 
 def _viewer(request: HttpRequest) -> Membership:
-    membership: Membership = request.membership  # type: ignore[attr-defined]
-    return membership
+    return membership_of(request)
 
 
 def _can_see_customers(viewer: Membership) -> bool:
@@ -32,26 +30,18 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     customers = selectors.customer_visible_to(viewer=viewer)
     query = request.GET.get("q", "").strip()
     if query:
-        condition = Q(name__startswith=query) | Q(external_id=query)
-        digits = "".join(ch for ch in query if ch.isdigit())
-        if len(digits) >= 7:
-            condition |= Q(mobile__endswith=digits)
-        try:
-            condition |= Q(vehicles__plate=normalize_plate(query))
-        except Exception:  # noqa: BLE001 - not a plate, search the other fields
-            pass
-        if len(query) == 17:
-            condition |= Q(vehicles__vin=query.upper())
-        customers = customers.filter(condition).distinct()
+        customers = selectors.customer_search(customers, query=query)
     stage = request.GET.get("stage", "")
     if stage in LifecycleStage.values:
         customers = customers.filter(lifecycle_stage=stage)
     page = Paginator(customers.order_by("-created_at", "-id"), 25).get_page(request.GET.get("page"))
-    rows = [
-        (c, selectors.customer_masked_value(viewer=viewer, customer=c, field="mobile")) for c in page.object_list
-    ]
+    rows = [(c, selectors.customer_masked_value(viewer=viewer, customer=c, field="mobile")) for c in page.object_list]
     template = "customers/_rows.html" if request.htmx else "customers/customer_list.html"  # type: ignore[attr-defined]
-    return render(request, template, {"page": page, "rows": rows, "query": query, "stage": stage, "stages": LifecycleStage.choices})
+    return render(
+        request,
+        template,
+        {"page": page, "rows": rows, "query": query, "stage": stage, "stages": LifecycleStage.choices},
+    )
 
 
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -78,9 +68,9 @@ def customer_reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     viewer = _viewer(request)
     customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
     try:
-        value = services.customer_reveal_pii(viewer=viewer, customer=customer, field=field, meta=RequestMeta.from_request(request))
+        value = services.customer_reveal_pii(
+            viewer=viewer, customer=customer, field=field, meta=RequestMeta.from_request(request)
+        )
     except ApplicationError as error:
         return render(request, "customers/_revealed.html", {"error": error.message}, status=error.status_code)
     return render(request, "customers/_revealed.html", {"value": value})
-
-

@@ -33,7 +33,9 @@ def _owner_settings() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_modify_db_settings):  # type: ignore[no-untyped-def]
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_modify_db_settings
+):  # type: ignore[no-untyped-def]
     from django.test.utils import setup_databases, teardown_databases
 
     default = connections["default"]
@@ -72,8 +74,12 @@ def owner_cursor(django_db_blocker):  # type: ignore[no-untyped-def]
     owner = _owner_settings()
     name = connections["default"].settings_dict["NAME"]
     conn = psycopg.connect(
-        host=owner["HOST"], port=owner["PORT"] or 5432, user=owner["USER"], password=owner.get("PASSWORD") or None,
-        dbname=name, autocommit=True,
+        host=owner["HOST"],
+        port=owner["PORT"] or 5432,
+        user=owner["USER"],
+        password=owner.get("PASSWORD") or None,
+        dbname=name,
+        autocommit=True,
     )
     try:
         with conn.cursor() as cursor:
@@ -132,28 +138,52 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
         )
         marker = code.upper().replace("-", "")
         customer = Customer.objects.create(
-            name=f"机密客户{marker}", mobile=mobiles[variant], id_number="11010519491231002X",
-            owner=dealer.consultant, external_id=f"EXT-{marker}", city="深圳市",
+            name=f"机密客户{marker}",
+            mobile=mobiles[variant],
+            id_number="11010519491231002X",
+            owner=dealer.consultant,
+            external_id=f"EXT-{marker}",
+            city="深圳市",
         )
         vehicle = Vehicle.objects.create(
             customer=customer, vin=vins[variant], plate=plates[variant], brand="一汽-大众", series="迈腾"
         )
         order = Order.objects.create(
-            customer=customer, vehicle=vehicle, kind=Order.Kind.VEHICLE_SALE, ordered_on=date(2025, 5, 1),
-            amount=Decimal("219900.00"), staff=dealer.consultant, external_id=f"ORD-{marker}",
+            customer=customer,
+            vehicle=vehicle,
+            kind=Order.Kind.VEHICLE_SALE,
+            ordered_on=date(2025, 5, 1),
+            amount=Decimal("219900.00"),
+            staff=dealer.consultant,
+            external_id=f"ORD-{marker}",
         )
         credential, raw_key = credential_create(
-            actor=dealer.admin, kind=ApiCredential.Kind.INTEGRATION, name=f"DMS同步{marker}",
+            actor=dealer.admin,
+            kind=ApiCredential.Kind.INTEGRATION,
+            name=f"DMS同步{marker}",
             scopes=["customers:read", "customers:write", "admin:read", "admin:write"],
         )
         dealer.objects = {
-            "customer": customer, "vehicle": vehicle, "order": order, "credential": credential,
-            "credential_membership": credential.membership, "manager": dealer.manager, "consultant": dealer.consultant,
+            "customer": customer,
+            "vehicle": vehicle,
+            "order": order,
+            "credential": credential,
+            "credential_membership": credential.membership,
+            "manager": dealer.manager,
+            "consultant": dealer.consultant,
         }
         dealer.secrets = [
-            customer.name, customer.mobile, customer.mobile[3:], masked[variant], customer.external_id,
-            vehicle.vin, vehicle.plate, order.external_id, credential.name,
-            dealer.manager.user.email, dealer.consultant.user.email,
+            customer.name,
+            customer.mobile,
+            customer.mobile[3:],
+            masked[variant],
+            customer.external_id,
+            vehicle.vin,
+            vehicle.plate,
+            order.external_id,
+            credential.name,
+            dealer.manager.user.email,
+            dealer.consultant.user.email,
         ]
     dealer.raw_key = raw_key  # type: ignore[attr-defined]
     return dealer
@@ -164,12 +194,17 @@ def bump_sequences(owner_settings: dict[str, Any], name: str) -> None:
     import psycopg
 
     with psycopg.connect(
-        host=owner_settings["HOST"], port=owner_settings["PORT"] or 5432, user=owner_settings["USER"],
-        password=owner_settings.get("PASSWORD") or None, dbname=name, autocommit=True,
+        host=owner_settings["HOST"],
+        port=owner_settings["PORT"] or 5432,
+        user=owner_settings["USER"],
+        password=owner_settings.get("PASSWORD") or None,
+        dbname=name,
+        autocommit=True,
     ) as conn:
         conn.execute(
             "SELECT setval(c.oid, coalesce((SELECT last_value FROM pg_sequences s WHERE s.schemaname = 'public' "
-            "AND s.sequencename = c.relname), 0) + 900000, true) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "AND s.sequencename = c.relname), 0) + 900000, true) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind = 'S' AND n.nspname = 'public'"
         )
 

@@ -42,9 +42,7 @@ class Route:
 
         # regex groups first: "(?P<pk>...)" also looks like a "<pk>" route parameter
         path = _REGEX_PARAM.sub(lambda m: value(m.group(1)), self.template)
-        path = _ROUTE_PARAM.sub(
-            lambda m: ".json" if m.group(1) == "drf_format_suffix" else value(m.group(2)), path
-        )
+        path = _ROUTE_PARAM.sub(lambda m: ".json" if m.group(1) == "drf_format_suffix" else value(m.group(2)), path)
         path = path.replace("^", "").replace("$", "").replace("\\.", ".").replace("/?", "/")
         if re.search(r"[()\[\]*+?|\\]", path):
             return None  # a regex we cannot turn into a path; reported by test_every_route_is_exercised

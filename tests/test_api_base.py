@@ -28,7 +28,9 @@ def test_not_found_uses_the_error_shape(dealer_a, api):
 
 
 def test_validation_errors_name_each_field(dealer_a, api):
-    response = api(dealer_a.admin).post("/api/v1/memberships/", {"email": "not-an-email", "role": "wizard"}, format="json")
+    response = api(dealer_a.admin).post(
+        "/api/v1/memberships/", {"email": "not-an-email", "role": "wizard"}, format="json"
+    )
     assert response.status_code == 400
     body = response.json()
     _assert_error_shape(body, "validation_error")
@@ -54,7 +56,13 @@ def test_the_schema_is_openapi_3_and_covers_every_api_route(db, client):
     schema = response.json()
     assert schema["openapi"].startswith("3.")
     paths = set(schema["paths"])
-    assert {"/api/v1/customers/", "/api/v1/customers/{id}/reveal/", "/api/v1/memberships/", "/api/v1/credentials/", "/api/v1/me/"} <= paths
+    assert {
+        "/api/v1/customers/",
+        "/api/v1/customers/{id}/reveal/",
+        "/api/v1/memberships/",
+        "/api/v1/credentials/",
+        "/api/v1/me/",
+    } <= paths
     assert "bearerAuth" in schema["components"]["securitySchemes"]
 
 

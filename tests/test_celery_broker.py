@@ -44,9 +44,25 @@ def worker():  # type: ignore[no-untyped-def]
         "DATABASE_URL": urlunparse(database),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=solo", "-Q", queue, "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "crm",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
 
@@ -77,7 +93,7 @@ def test_a_task_travels_through_redis_to_a_worker_process_and_back(worker):
     result = ping_task.apply_async(args=["你好"], queue=queue)
     try:
         reply = result.get(timeout=30)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure: show what the worker said
         process.terminate()
         output = process.stdout.read().decode(errors="replace") if process.stdout else ""
         pytest.fail(f"the worker did not answer: {output[-3000:]}")

@@ -57,11 +57,15 @@ def test_scopes_limit_what_a_key_may_do(dealer_a, api, in_tenant):
     from crm.tenancy.services import credential_create
 
     with in_tenant(dealer_a):
-        _credential, raw = credential_create(actor=dealer_a.admin, kind="integration", name="ro", scopes=["customers:read"])
+        _credential, raw = credential_create(
+            actor=dealer_a.admin, kind="integration", name="ro", scopes=["customers:read"]
+        )
     client = api(key=raw)
     assert client.get("/api/v1/customers/").status_code == 200
     assert client.get("/api/v1/memberships/").status_code == 403  # no admin:read
-    reveal = client.post(f"/api/v1/customers/{dealer_a.objects['customer'].pk}/reveal/", {"field": "mobile"}, format="json")
+    reveal = client.post(
+        f"/api/v1/customers/{dealer_a.objects['customer'].pk}/reveal/", {"field": "mobile"}, format="json"
+    )
     assert reveal.status_code == 403  # a POST needs customers:write
     assert "customers:write" in reveal.json()["error"]["message"]
 
@@ -83,9 +87,13 @@ def test_revoked_and_expired_keys_stop_working(dealer_a, api, in_tenant):
 
 def test_staff_create_personal_tokens_but_not_integration_keys(dealer_a, api):
     client = api(dealer_a.consultant)
-    refused = client.post("/api/v1/credentials/", {"kind": "integration", "name": "x", "scopes": ["customers:read"]}, format="json")
+    refused = client.post(
+        "/api/v1/credentials/", {"kind": "integration", "name": "x", "scopes": ["customers:read"]}, format="json"
+    )
     assert refused.status_code == 403
-    created = client.post("/api/v1/credentials/", {"kind": "personal", "name": "my phone", "scopes": ["customers:read"]}, format="json")
+    created = client.post(
+        "/api/v1/credentials/", {"kind": "personal", "name": "my phone", "scopes": ["customers:read"]}, format="json"
+    )
     assert created.status_code == 201 and created.json()["key"].startswith("crmt_")
     # the personal token sees exactly what its owner sees: only Alice's own customers
     rows = api(key=created.json()["key"]).get("/api/v1/customers/").json()["results"]
@@ -96,7 +104,9 @@ def test_staff_create_personal_tokens_but_not_integration_keys(dealer_a, api):
 
 
 def test_invalid_scope_gets_a_field_error(dealer_a, api):
-    response = api(dealer_a.admin).post("/api/v1/credentials/", {"kind": "integration", "name": "x", "scopes": ["root"]}, format="json")
+    response = api(dealer_a.admin).post(
+        "/api/v1/credentials/", {"kind": "integration", "name": "x", "scopes": ["root"]}, format="json"
+    )
     assert response.status_code == 400
     assert "scopes" in " ".join(response.json()["error"]["fields"])
 

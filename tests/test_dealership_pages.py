@@ -11,10 +11,18 @@ from crm.tenancy.models import AuditEvent, Tenant
 
 def _settings_post(**overrides):  # type: ignore[no-untyped-def]
     data = {
-        "name": "甲店（新名）", "time_zone": "Asia/Shanghai", "locale": "zh-hans",
-        "hours_mon": "08:30-12:00, 13:30-18:00", "hours_tue": "08:30-18:00", "hours_wed": "08:30-18:00",
-        "hours_thu": "08:30-18:00", "hours_fri": "08:30-18:00", "hours_sat": "09:00-17:00", "hours_sun": "",
-        "holidays": "2026-10-01\n2026-10-02", "makeup_workdays": "2026-09-27",
+        "name": "甲店（新名）",
+        "time_zone": "Asia/Shanghai",
+        "locale": "zh-hans",
+        "hours_mon": "08:30-12:00, 13:30-18:00",
+        "hours_tue": "08:30-18:00",
+        "hours_wed": "08:30-18:00",
+        "hours_thu": "08:30-18:00",
+        "hours_fri": "08:30-18:00",
+        "hours_sat": "09:00-17:00",
+        "hours_sun": "",
+        "holidays": "2026-10-01\n2026-10-02",
+        "makeup_workdays": "2026-09-27",
     }
     data.update(overrides)
     return data
@@ -25,7 +33,9 @@ def test_a_manager_saves_hours_and_holidays(dealer_a, web, in_tenant):
     assert response.status_code == 302
     tenant = Tenant.objects.get(pk=dealer_a.tenant.pk)
     assert tenant.name == "甲店（新名）"
-    assert tenant.business_hours["mon"] == [["08:30", "12:00"], ["13:30", "18:00"]] and tenant.business_hours["sun"] == []
+    assert (
+        tenant.business_hours["mon"] == [["08:30", "12:00"], ["13:30", "18:00"]] and tenant.business_hours["sun"] == []
+    )
     assert tenant.holidays == ["2026-10-01", "2026-10-02"] and tenant.makeup_workdays == ["2026-09-27"]
     with in_tenant(dealer_a):
         assert AuditEvent.objects.filter(action="tenant_settings_changed").exists()

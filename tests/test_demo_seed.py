@@ -21,7 +21,12 @@ def _snapshot() -> list[tuple]:  # type: ignore[type-arg]
     rows = []
     for tenant in Tenant.objects.order_by("code"):
         with tenant_context(tenant.pk):
-            rows.append((tenant.code, list(Customer.objects.order_by("external_id").values_list("name", "mobile", "birthday")[:50])))
+            rows.append(
+                (
+                    tenant.code,
+                    list(Customer.objects.order_by("external_id").values_list("name", "mobile", "birthday")[:50]),
+                )
+            )
             rows.append((tenant.code, list(Vehicle.objects.order_by("vin").values_list("vin", "plate")[:50])))
             rows.append((tenant.code, Order.objects.count(), str(sum(o.amount for o in Order.objects.all()))))
     return rows

@@ -73,10 +73,23 @@ def _session_client(membership: Any, api: bool) -> Client:
 def _body_with_ids(target_ids: list[int], tenant_id: int) -> dict[str, Any]:
     some_id = target_ids[0]
     return {
-        "tenant": tenant_id, "tenant_id": tenant_id, "id": some_id, "pk": some_id, "owner": some_id,
-        "customer": some_id, "vehicle": some_id, "membership": some_id, "from_membership": some_id,
-        "to_membership": target_ids[-1], "hand_over_to": some_id, "role": "tenant_admin", "name": "x",
-        "field": "mobile", "kind": "personal", "scopes": ["customers:read"], "email": "intruder@example.com",
+        "tenant": tenant_id,
+        "tenant_id": tenant_id,
+        "id": some_id,
+        "pk": some_id,
+        "owner": some_id,
+        "customer": some_id,
+        "vehicle": some_id,
+        "membership": some_id,
+        "from_membership": some_id,
+        "to_membership": target_ids[-1],
+        "hand_over_to": some_id,
+        "role": "tenant_admin",
+        "name": "x",
+        "field": "mobile",
+        "kind": "personal",
+        "scopes": ["customers:read"],
+        "email": "intruder@example.com",
         "action": "deactivate",
     }
 
@@ -103,7 +116,13 @@ def _leaks(response: Any, secrets: list[str], sent: dict[str, Any] | None = None
 
 
 def _attack(
-    *, routes: list[Route], client: Client, api_only: bool, api: bool, target_ids: list[int], secrets: list[str],
+    *,
+    routes: list[Route],
+    client: Client,
+    api_only: bool,
+    api: bool,
+    target_ids: list[int],
+    secrets: list[str],
     target_tenant_id: int,
 ) -> list[str]:
     failures: list[str] = []
@@ -130,8 +149,12 @@ def _attack(
             path = route.path()
             assert path is not None
             search = {
-                "q": secrets[0], "search": secrets[0], "owner": target_ids[0], "customer": target_ids[0],
-                "external_id": secrets[4] if len(secrets) > 4 else secrets[0], "page_size": 500,
+                "q": secrets[0],
+                "search": secrets[0],
+                "owner": target_ids[0],
+                "customer": target_ids[0],
+                "external_id": secrets[4] if len(secrets) > 4 else secrets[0],
+                "page_size": 500,
             }
             for method, data in (("get", search), ("get", {}), ("post", _body_with_ids(target_ids, target_tenant_id))):
                 response = _request(client, method, path, data, use_api)
@@ -163,12 +186,22 @@ def test_another_dealerships_staff_cannot_reach_a_single_thing_of_ours(persona, 
     api_client = _session_client(getattr(dealer_b, persona), api=True)
     target_ids = sorted(dealer_a.ids())
     failures = _attack(
-        routes=[r for r in routes if not r.is_api], client=client, api_only=False, api=False,
-        target_ids=target_ids, secrets=dealer_a.secrets, target_tenant_id=dealer_a.tenant.pk,
+        routes=[r for r in routes if not r.is_api],
+        client=client,
+        api_only=False,
+        api=False,
+        target_ids=target_ids,
+        secrets=dealer_a.secrets,
+        target_tenant_id=dealer_a.tenant.pk,
     )
     failures += _attack(
-        routes=[r for r in routes if r.is_api], client=api_client, api_only=True, api=True,
-        target_ids=target_ids, secrets=dealer_a.secrets, target_tenant_id=dealer_a.tenant.pk,
+        routes=[r for r in routes if r.is_api],
+        client=api_client,
+        api_only=True,
+        api=True,
+        target_ids=target_ids,
+        secrets=dealer_a.secrets,
+        target_tenant_id=dealer_a.tenant.pk,
     )
     assert failures == [], "\n".join(failures[:50])
     assert fingerprint(dealer_a.tenant.pk) == before
@@ -182,8 +215,13 @@ def test_another_dealerships_api_key_cannot_reach_a_single_thing_of_ours(dealer_
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {dealer_b.raw_key}")
     failures = _attack(
-        routes=routes, client=client, api_only=True, api=True, target_ids=sorted(dealer_a.ids()),
-        secrets=dealer_a.secrets, target_tenant_id=dealer_a.tenant.pk,
+        routes=routes,
+        client=client,
+        api_only=True,
+        api=True,
+        target_ids=sorted(dealer_a.ids()),
+        secrets=dealer_a.secrets,
+        target_tenant_id=dealer_a.tenant.pk,
     )
     assert failures == [], "\n".join(failures[:50])
     assert fingerprint(dealer_a.tenant.pk) == before
@@ -196,12 +234,22 @@ def test_a_consultant_cannot_reach_a_colleagues_customers(dealer_a, dealer_b, ro
     targets = [obj.pk for key, obj in dealer_a.objects.items() if key not in ("consultant",)]
     alice_secrets = [s for s in dealer_a.secrets if not s.endswith("@dealer-a.test")]
     failures = _attack(
-        routes=[r for r in routes if not r.is_api], client=_session_client(bob, api=False), api_only=False, api=False,
-        target_ids=sorted(set(targets) - {bob.pk}), secrets=alice_secrets, target_tenant_id=dealer_b.tenant.pk,
+        routes=[r for r in routes if not r.is_api],
+        client=_session_client(bob, api=False),
+        api_only=False,
+        api=False,
+        target_ids=sorted(set(targets) - {bob.pk}),
+        secrets=alice_secrets,
+        target_tenant_id=dealer_b.tenant.pk,
     )
     failures += _attack(
-        routes=[r for r in routes if r.is_api], client=_session_client(bob, api=True), api_only=True, api=True,
-        target_ids=sorted(set(targets) - {bob.pk}), secrets=alice_secrets, target_tenant_id=dealer_b.tenant.pk,
+        routes=[r for r in routes if r.is_api],
+        client=_session_client(bob, api=True),
+        api_only=True,
+        api=True,
+        target_ids=sorted(set(targets) - {bob.pk}),
+        secrets=alice_secrets,
+        target_tenant_id=dealer_b.tenant.pk,
     )
     assert failures == [], "\n".join(failures[:50])
     # Bob may create his own tokens (and their audit entries); every row that existed is untouched.

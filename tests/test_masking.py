@@ -41,7 +41,10 @@ def test_revealing_a_number_is_an_audited_action(dealer_a, api, in_tenant):
     with in_tenant(dealer_a):
         event = AuditEvent.objects.get(action="pii_revealed")
         assert (event.actor_id, event.target_type, event.target_id, event.data) == (
-            dealer_a.manager.user_id, "customers.customer", str(pk), {"field": "mobile"},
+            dealer_a.manager.user_id,
+            "customers.customer",
+            str(pk),
+            {"field": "mobile"},
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from django.core import mail
@@ -13,7 +14,9 @@ from crm.tenancy.models import ApiCredential, AuditEvent, Membership
 from customers.models import Customer
 
 
-def test_an_invitation_creates_the_account_and_mails_a_working_set_password_link(dealer_a, web, client, in_tenant, django_capture_on_commit_callbacks):
+def test_an_invitation_creates_the_account_and_mails_a_working_set_password_link(
+    dealer_a, web, client, in_tenant, django_capture_on_commit_callbacks
+):
     admin_client = web(dealer_a.admin)
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
@@ -26,13 +29,19 @@ def test_an_invitation_creates_the_account_and_mails_a_working_set_password_link
     client.logout()
     form_page = client.get(path, follow=True)
     assert form_page.status_code == 200
-    done = client.post(form_page.redirect_chain[-1][0] if form_page.redirect_chain else path,
-                       {"new_password1": "Brand-new-pass-2026", "new_password2": "Brand-new-pass-2026"})
+    done = client.post(
+        form_page.redirect_chain[-1][0] if form_page.redirect_chain else path,
+        {"new_password1": "Brand-new-pass-2026", "new_password2": "Brand-new-pass-2026"},
+    )
     assert done.status_code == 302
     assert client.login(username="new.hire@example.com", password="Brand-new-pass-2026")
     with in_tenant(dealer_a):
         membership = Membership.objects.get(user__email="new.hire@example.com")
-        assert (membership.role, membership.user.last_name, membership.user.first_name) == ("service_advisor", "孙", "新人")
+        assert (membership.role, membership.user.last_name, membership.user.first_name) == (
+            "service_advisor",
+            "孙",
+            "新人",
+        )
         assert AuditEvent.objects.filter(action="member_invited", target_id=str(membership.pk)).exists()
     # the link is single-use
     client.logout()
@@ -56,19 +65,26 @@ def test_a_person_may_belong_to_two_dealerships(dealer_a, dealer_b, in_tenant):
     assert membership.user_id == dealer_a.manager.user_id
     from crm.tenancy.selectors import user_tenants
 
-    assert {t.tenant_id for t in user_tenants(user=dealer_a.manager.user)} == {dealer_a.tenant.pk, dealer_b.tenant.pk}
+    assert {t.tenant_id for t in user_tenants(user_id=dealer_a.manager.user_id)} == {
+        dealer_a.tenant.pk,
+        dealer_b.tenant.pk,
+    }
 
 
 def test_only_tenant_admins_manage_staff(dealer_a, in_tenant, api):
     with in_tenant(dealer_a), pytest.raises(NotAllowed):
         services.member_change_role(actor=dealer_a.manager, membership=dealer_a.consultant, role="manager")
-    response = api(dealer_a.manager).patch(f"/api/v1/memberships/{dealer_a.consultant.pk}/", {"role": "manager"}, format="json")
+    response = api(dealer_a.manager).patch(
+        f"/api/v1/memberships/{dealer_a.consultant.pk}/", {"role": "manager"}, format="json"
+    )
     assert response.status_code == 403
     assert api(dealer_a.manager).get("/api/v1/memberships/").status_code == 200  # managers may look
 
 
 def test_role_changes_are_audited(dealer_a, api, in_tenant):
-    response = api(dealer_a.admin).patch(f"/api/v1/memberships/{dealer_a.consultant.pk}/", {"role": "manager"}, format="json")
+    response = api(dealer_a.admin).patch(
+        f"/api/v1/memberships/{dealer_a.consultant.pk}/", {"role": "manager"}, format="json"
+    )
     assert response.status_code == 200 and response.json()["role"] == "manager"
     with in_tenant(dealer_a):
         event = AuditEvent.objects.get(action="member_role_changed")
@@ -148,11 +164,10 @@ def test_a_pending_invitation_can_be_sent_again_with_a_fresh_link(dealer_a, api,
 
 def test_times_show_in_the_dealerships_time_zone(dealer_a, web, in_tenant):
     from datetime import datetime
-    from datetime import timezone as dt_timezone
 
     dealer_a.tenant.time_zone = "Asia/Urumqi"
     dealer_a.tenant.save()
     with in_tenant(dealer_a):
-        ApiCredential.objects.update(last_used_at=datetime(2026, 1, 1, 0, 0, tzinfo=dt_timezone.utc))
+        ApiCredential.objects.update(last_used_at=datetime(2026, 1, 1, 0, 0, tzinfo=UTC))
     page = web(dealer_a.admin).get("/settings/api-keys/").content.decode()
     assert "2026-01-01 06:00" in page  # UTC+6

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -85,7 +84,7 @@ def test_runs_left_running_by_a_killed_worker_are_marked_interrupted(dealer_a, s
 def test_the_fan_out_picks_dealerships_at_their_local_night(dealer_a, dealer_b, monkeypatch, steps, in_tenant):
     dealer_b.tenant.time_zone = "Asia/Urumqi"  # two hours behind Shanghai
     dealer_b.tenant.save()
-    at = datetime(2026, 11, 22, 18, 30, tzinfo=dt_timezone.utc)  # 02:30 in Shanghai, 00:30 in Urumqi
+    at = datetime(2026, 11, 22, 18, 30, tzinfo=UTC)  # 02:30 in Shanghai, 00:30 in Urumqi
     monkeypatch.setattr(nightly.timezone, "now", lambda: at)
     assert tenants_due_tonight() == [dealer_a.tenant.pk]
     nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="schedule")  # no steps: still recorded

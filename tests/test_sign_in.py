@@ -44,7 +44,9 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(dealer_a
         _sign_in(client, email, "wrong")
     locked = _sign_in(client, email, PASSWORD)
     assert locked.status_code == 200
-    assert "locked" in str(locked.context["form"].non_field_errors()) or "锁定" in str(locked.context["form"].non_field_errors())
+    assert "locked" in str(locked.context["form"].non_field_errors()) or "锁定" in str(
+        locked.context["form"].non_field_errors()
+    )
     assert SecurityEvent.objects.filter(kind="locked_out").exists()
     # once the window has passed, the right password works again
     SecurityEvent.objects.update(created_at=timezone.now() - timedelta(minutes=16))
@@ -76,7 +78,9 @@ def test_a_user_switches_only_between_their_own_dealerships(dealer_a, dealer_b, 
     from crm.tenancy.services import member_invite
 
     with in_tenant(dealer_b):
-        member_invite(actor=dealer_b.admin, email=dealer_a.manager.user.email, full_name="", role="manager", site_url="")
+        member_invite(
+            actor=dealer_b.admin, email=dealer_a.manager.user.email, full_name="", role="manager", site_url=""
+        )
     client = web(dealer_a.manager)
     assert client.post("/accounts/switch-dealership/", {"tenant": dealer_b.tenant.pk}).status_code == 302
     assert dealer_b.tenant.name in client.get("/").content.decode()

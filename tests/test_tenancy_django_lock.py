@@ -94,9 +94,8 @@ def test_an_error_inside_a_context_still_resets_it(dealer_a, in_tenant):
 
 
 def test_tenant_context_rejects_a_non_integer_id(db):
-    with pytest.raises(TypeError):
-        with tenant_context("1"):  # type: ignore[arg-type]
-            pass
+    with pytest.raises(TypeError), tenant_context("1"):  # type: ignore[arg-type]
+        pass
 
 
 def test_a_raw_foreign_key_id_into_another_dealership_is_refused(dealer_a, dealer_b, in_tenant):

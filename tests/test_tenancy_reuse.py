@@ -62,7 +62,9 @@ def test_consecutive_requests_on_one_connection_do_not_share_a_tenant():
 
 def test_a_failed_request_does_not_leave_its_tenant_behind():
     a = build_dealership("fail-a", "A", variant=1)
-    response = _signed_in(a.manager).post("/api/v1/customers/reassign/", {"from_membership": 0, "to_membership": 0}, format="json")
+    response = _signed_in(a.manager).post(
+        "/api/v1/customers/reassign/", {"from_membership": 0, "to_membership": 0}, format="json"
+    )
     assert response.status_code == 400
     assert current_tenant_id() is None
     assert _guc() == ""

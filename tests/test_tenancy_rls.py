@@ -48,9 +48,10 @@ def test_rls_refuses_to_write_a_row_for_another_tenant(dealer_a, dealer_b):
         _set_tenant(dealer_b.tenant.pk)
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO customers_customer (tenant_id, kind, name, mobile, id_number, gender, province, city, district, "
-                "address, source, consent_call, consent_sms, consent_wechat, consent_email, relationship_class, "
-                "lifecycle_stage, list_flag, list_reason, churn_reason, tags, external_id, created_at, updated_at) "
+                "INSERT INTO customers_customer (tenant_id, kind, name, mobile, id_number, gender, province, "
+                "city, district, address, source, consent_call, consent_sms, consent_wechat, consent_email, "
+                "relationship_class, lifecycle_stage, list_flag, list_reason, churn_reason, tags, external_id, "
+                "created_at, updated_at) "
                 "VALUES (%s, 'individual', 'x', '', '', '', '', '', '', '', 'walk_in', true, true, true, false, "
                 "'potential', 'prospect', '', '', '', '{}', '', now(), now())",
                 [dealer_a.tenant.pk],
@@ -72,7 +73,9 @@ def test_updates_and_deletes_cannot_reach_other_tenants_rows(dealer_a, dealer_b,
     with transaction.atomic():
         _set_tenant(dealer_b.tenant.pk)
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE customers_customer SET name = 'pwned' WHERE id = %s", [dealer_a.objects["customer"].pk])
+            cursor.execute(
+                "UPDATE customers_customer SET name = 'pwned' WHERE id = %s", [dealer_a.objects["customer"].pk]
+            )
             assert cursor.rowcount == 0
             cursor.execute("DELETE FROM customers_order WHERE id = %s", [dealer_a.objects["order"].pk])
             assert cursor.rowcount == 0

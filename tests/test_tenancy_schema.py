@@ -43,7 +43,9 @@ def test_every_table_with_tenant_id_has_the_tenant_policy(owner_cursor):
         assert table in policies, f"{table} has no tenant_isolation policy"
         using, check = policies[table]
         for expression in (using, check):
-            assert "tenant_id" in expression and "app.tenant_id" in expression, f"{table}: unexpected policy {expression}"
+            assert "tenant_id" in expression and "app.tenant_id" in expression, (
+                f"{table}: unexpected policy {expression}"
+            )
 
 
 def test_tenant_id_is_not_null_everywhere(owner_cursor):
@@ -67,7 +69,11 @@ def test_unique_constraints_on_tenant_tables_lead_with_tenant_id(owner_cursor):
         """
     )
     tenant_tables = set(_tenant_tables(owner_cursor))
-    offenders = [(table, index, first) for table, index, first in owner_cursor.fetchall() if table in tenant_tables and first != "tenant_id"]
+    offenders = [
+        (table, index, first)
+        for table, index, first in owner_cursor.fetchall()
+        if table in tenant_tables and first != "tenant_id"
+    ]
     assert offenders == [], f"unique indexes not led by tenant_id: {offenders}"
 
 

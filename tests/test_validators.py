@@ -34,7 +34,9 @@ def test_bad_vins_are_refused(vin):
         validate_vin(vin)
 
 
-@pytest.mark.parametrize(("raw", "plate"), [("粤b12345", "粤B·12345"), ("粤B 12345", "粤B·12345"), ("京AD12345", "京A·D12345")])
+@pytest.mark.parametrize(
+    ("raw", "plate"), [("粤b12345", "粤B·12345"), ("粤B 12345", "粤B·12345"), ("京AD12345", "京A·D12345")]
+)
 def test_plates_normalise(raw, plate):
     assert normalize_plate(raw) == plate
 

@@ -12,13 +12,15 @@ from django.http import HttpRequest
 class EmailOrUsernameBackend(ModelBackend):
     """Staff sign in with their email (or username); service accounts never sign in."""
 
-    def authenticate(
+    def authenticate(  # type: ignore[override]
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
     ) -> AbstractBaseUser | None:
         if not username or not password:
             return None
         user_model = get_user_model()
-        user = user_model.objects.filter(Q(username__iexact=username) | Q(email__iexact=username)).order_by("pk").first()
+        user = (
+            user_model.objects.filter(Q(username__iexact=username) | Q(email__iexact=username)).order_by("pk").first()
+        )
         if user is None:
             user_model().set_password(password)  # same work either way: no timing oracle for user existence
             return None

@@ -59,6 +59,9 @@ class AdminSignInForm(LockoutMixin, AdminAuthenticationForm):
         if user is None:  # a field was missing: the form reports it
             return cleaned
         security_event_record(
-            kind=SecurityEvent.Kind.SIGN_IN, username=user.get_username(), user=user, meta=RequestMeta.from_request(self.request)
+            kind=SecurityEvent.Kind.SIGN_IN,
+            username=user.get_username(),
+            user=user,
+            meta=RequestMeta.from_request(self.request),
         )
         return cleaned

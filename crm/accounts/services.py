@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from crm.accounts.models import SecurityEvent
@@ -16,7 +16,7 @@ def _key(username: str) -> str:
     return (username or "").strip().lower()[:254]
 
 
-def sign_in_locked_until(*, username: str) -> timezone.datetime | None:
+def sign_in_locked_until(*, username: str) -> datetime | None:
     """When the account is locked: LOGIN_FAILURE_LIMIT failures since the last success, in the window."""
     window_start = timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
     events = list(
@@ -32,7 +32,7 @@ def sign_in_locked_until(*, username: str) -> timezone.datetime | None:
 
 
 def security_event_record(
-    *, kind: str, username: str, user: AbstractBaseUser | None = None, meta: RequestMeta | None = None
+    *, kind: str, username: str, user: Any = None, meta: RequestMeta | None = None
 ) -> SecurityEvent:
     meta = meta or RequestMeta()
     return SecurityEvent.objects.create(

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -30,12 +31,14 @@ class SignInView(auth_views.LoginView):
     authentication_form = SignInForm
     redirect_authenticated_user = True
 
-    def form_valid(self, form: SignInForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         user = form.get_user()
         meta = RequestMeta.from_request(self.request)
-        security_event_record(kind=SecurityEvent.Kind.SIGN_IN, username=form.cleaned_data["username"], user=user, meta=meta)
-        tenants = user_tenants(user=user)
+        security_event_record(
+            kind=SecurityEvent.Kind.SIGN_IN, username=form.cleaned_data["username"], user=user, meta=meta
+        )
+        tenants = user_tenants(user_id=user.pk)
         if tenants:
             first = tenants[0]
             self.request.session[SESSION_TENANT_KEY] = first.tenant_id
@@ -104,7 +107,8 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
         tenant_id = int(request.POST.get("tenant", ""))
     except ValueError:
         tenant_id = -1
-    allowed = {ut.tenant_id: ut for ut in user_tenants(user=request.user)}
+    user_id: int = request.user.pk  # type: ignore[assignment] # signed in: the page requires it
+    allowed = {ut.tenant_id: ut for ut in user_tenants(user_id=user_id)}
     if tenant_id not in allowed:
         messages.error(request, _("You do not belong to that dealership."))
         return redirect("home")
@@ -112,7 +116,7 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
     with tenant_context(tenant_id):
         audit_record(
             action=AuditAction.TENANT_SWITCHED,
-            actor=request.user,
+            actor=request.user,  # type: ignore[arg-type]
             summary=allowed[tenant_id].tenant_name,
             meta=RequestMeta.from_request(request),
         )

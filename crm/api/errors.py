@@ -1,6 +1,6 @@
 """One JSON error shape for every API error:
 
-    {"error": {"code": "validation_error", "message": "…", "fields": {"mobile": ["…"]}}}
+{"error": {"code": "validation_error", "message": "…", "fields": {"mobile": ["…"]}}}
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
-        fields = {k: [str(m) for m in v] for k, v in exc.message_dict.items()} if hasattr(exc, "error_dict") else {
-            "non_field_errors": [str(m) for m in exc.messages]
-        }
+        fields = (
+            {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
+            if hasattr(exc, "error_dict")
+            else {"non_field_errors": [str(m) for m in exc.messages]}
+        )
         return Response(error_body("validation_error", _("Some fields are not valid."), fields), status=400)
     if isinstance(exc, TenantNotSet):
         return Response(error_body("not_found", _("Not found.")), status=404)

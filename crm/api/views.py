@@ -13,7 +13,6 @@ from crm.tenancy.models import Membership
 class TenantAPIMixin:
     """Gives views `self.membership` (never None past the permission check) and `self.meta`."""
 
-    request: Request
     api_area: str | None = None
     required_capability: str | dict[str, str] | None = None
 
@@ -23,15 +22,20 @@ class TenantAPIMixin:
         return bool(getattr(self, "swagger_fake_view", False))
 
     @property
+    def _drf_request(self) -> Request:
+        request: Request = self.request  # type: ignore[attr-defined]
+        return request
+
+    @property
     def membership(self) -> Membership:
-        membership: Membership = self.request._request.membership  # type: ignore[attr-defined]
+        membership: Membership = self._drf_request._request.membership  # type: ignore[attr-defined]
         return membership
 
     @property
     def meta(self) -> RequestMeta:
-        return RequestMeta.from_request(self.request._request)
+        return RequestMeta.from_request(self._drf_request._request)
 
     def get_serializer_context(self) -> dict[str, Any]:
         context: dict[str, Any] = super().get_serializer_context()  # type: ignore[misc]
-        context["membership"] = getattr(self.request._request, "membership", None)
+        context["membership"] = getattr(self._drf_request._request, "membership", None)
         return context

@@ -8,4 +8,14 @@ from crm.tenancy.admin import TenantScopedAdmin
 class NightlyRunAdmin(TenantScopedAdmin):
     list_display = ["step", "run_date", "trigger", "status", "rows", "duration_ms", "started_at"]
     list_filter = ["status", "step"]
-    readonly_fields = ["step", "run_date", "trigger", "status", "started_at", "finished_at", "rows", "duration_ms", "error"]
+    readonly_fields = [
+        "step",
+        "run_date",
+        "trigger",
+        "status",
+        "started_at",
+        "finished_at",
+        "rows",
+        "duration_ms",
+        "error",
+    ]

@@ -22,15 +22,52 @@ from crm.tenancy.services import credential_create
 from customers.models import Customer, LifecycleStage, Order, RelationshipClass, Vehicle
 from customers.validators import _ID_CHECK, _ID_WEIGHTS, vin_check_digit
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏辉建林晨宇浩然子轩梓涵欣怡嘉豪思远俊杰雨桐婷雪琳佳琪志文海波丹凤振国立新晓东亮斌峰颖慧"
-MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153",
-                   "155", "156", "157", "158", "159", "166", "177", "180", "181", "182", "183", "185", "186",
-                   "187", "188", "189", "198", "199")
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏辉建林晨宇浩然子轩梓涵欣怡嘉豪思远俊杰雨桐"
+    "婷雪琳佳琪志文海波丹凤振国立新晓东亮斌峰颖慧"
+)
+MOBILE_PREFIXES = (
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "177",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "198",
+    "199",
+)
 PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 PLATE_CHARS = "0123456789" * 3 + "ABCDEFGHJKLMNPQRSTUVWXYZ"
 VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 VIN_YEAR = {2019: "K", 2020: "L", 2021: "M", 2022: "N", 2023: "P", 2024: "R", 2025: "S", 2026: "T"}
+ESTATES = ["科技园", "中心区", "新城", "花园"]
 COLOURS = ["极地白", "曜石黑", "星空灰", "琉璃红", "天际蓝", "月光银", "珍珠白"]
 
 
@@ -49,16 +86,38 @@ class DemoDealership:
 
 DEALERSHIPS = (
     DemoDealership(
-        code="sz-yuetong", name="深圳粤通一汽-大众4S店", city="深圳市", plate_prefix="粤B", id_region="440305",
-        districts=("南山区", "福田区", "罗湖区", "宝安区", "龙岗区", "龙华区"), brand="一汽-大众", wmi="LFV",
-        series=(("宝来", 98000, 139000), ("速腾", 129000, 179000), ("迈腾", 189000, 259000),
-                ("探岳", 199000, 279000), ("ID.4 CROZZ", 179000, 249000)),
+        code="sz-yuetong",
+        name="深圳粤通一汽-大众4S店",
+        city="深圳市",
+        plate_prefix="粤B",
+        id_region="440305",
+        districts=("南山区", "福田区", "罗湖区", "宝安区", "龙岗区", "龙华区"),
+        brand="一汽-大众",
+        wmi="LFV",
+        series=(
+            ("宝来", 98000, 139000),
+            ("速腾", 129000, 179000),
+            ("迈腾", 189000, 259000),
+            ("探岳", 199000, 279000),
+            ("ID.4 CROZZ", 179000, 249000),
+        ),
     ),
     DemoDealership(
-        code="gz-huanan", name="广州华南之星广汽丰田4S店", city="广州市", plate_prefix="粤A", id_region="440106",
-        districts=("天河区", "越秀区", "海珠区", "白云区", "番禺区", "黄埔区"), brand="广汽丰田", wmi="LVG",
-        series=(("雷凌", 99000, 139000), ("凯美瑞", 179000, 259000), ("威兰达", 169000, 239000),
-                ("汉兰达", 259000, 349000), ("赛那", 309000, 409000)),
+        code="gz-huanan",
+        name="广州华南之星广汽丰田4S店",
+        city="广州市",
+        plate_prefix="粤A",
+        id_region="440106",
+        districts=("天河区", "越秀区", "海珠区", "白云区", "番禺区", "黄埔区"),
+        brand="广汽丰田",
+        wmi="LVG",
+        series=(
+            ("雷凌", 99000, 139000),
+            ("凯美瑞", 179000, 259000),
+            ("威兰达", 169000, 239000),
+            ("汉兰达", 259000, 349000),
+            ("赛那", 309000, 409000),
+        ),
     ),
 )
 
@@ -102,7 +161,14 @@ def _mobile(rng: random.Random) -> str:
 
 
 def _vin(rng: random.Random, wmi: str, year: int) -> str:
-    body = wmi + "".join(rng.choice(VIN_CHARS) for _ in range(5)) + "0" + VIN_YEAR.get(year, "T") + rng.choice("ABCDEF") + f"{rng.randrange(10**6):06d}"
+    body = (
+        wmi
+        + "".join(rng.choice(VIN_CHARS) for _ in range(5))
+        + "0"
+        + VIN_YEAR.get(year, "T")
+        + rng.choice("ABCDEF")
+        + f"{rng.randrange(10**6):06d}"
+    )
     return body[:8] + vin_check_digit(body) + body[9:]
 
 
@@ -129,7 +195,9 @@ def _seed_staff(dealer: DemoDealership, password_hash: str, result: DemoResult) 
     for local, role, name in STAFF:
         email = f"{local}@{dealer.code}.demo.crm"
         first, last = _split(name)
-        user = user_model.objects.create(username=email, email=email, first_name=first, last_name=last, password=password_hash)
+        user = user_model.objects.create(
+            username=email, email=email, first_name=first, last_name=last, password=password_hash
+        )
         membership = Membership.objects.create(user=user, role=role)
         by_role.setdefault(role, []).append(membership)
         result.sign_ins.append((dealer.name, str(Role(role).label), email))
@@ -145,8 +213,13 @@ def _seed_staff(dealer: DemoDealership, password_hash: str, result: DemoResult) 
 
 
 def _seed_customers(
-    dealer: DemoDealership, rng: random.Random, count: int, by_role: dict[str, list[Membership]], today: date,
-    progress: Callable[[str], None], result: DemoResult,
+    dealer: DemoDealership,
+    rng: random.Random,
+    count: int,
+    by_role: dict[str, list[Membership]],
+    today: date,
+    progress: Callable[[str], None],
+    result: DemoResult,
 ) -> None:
     owners = by_role[Role.SALES_CONSULTANT] * 4 + by_role[Role.SERVICE_ADVISOR]
     service_staff = by_role[Role.SERVICE_ADVISOR]
@@ -174,7 +247,7 @@ def _seed_customers(
                 province="广东省",
                 city=dealer.city,
                 district=rng.choice(dealer.districts),
-                address=f"{rng.choice(dealer.districts)}{rng.choice(['科技园', '中心区', '新城', '花园'])}{rng.randrange(1, 99)}栋",
+                address=f"{rng.choice(dealer.districts)}{rng.choice(ESTATES)}{rng.randrange(1, 99)}栋",
                 source=rng.choice([s for s in Customer.Source.values if s != "dms"]),
                 consent_email=rng.random() < 0.3,
                 consent_wechat=rng.random() < 0.9,
@@ -182,11 +255,13 @@ def _seed_customers(
                 external_id=f"DMS-{dealer.code.upper()}-{index + 1:07d}",
             )
         )
-        plans.append((
-            (2 if rng.random() < 0.08 else 1) if is_buyer else 0,
-            rng.randrange(0, 37),
-            rng.choice([99.0, 99.0, 99.0, rng.uniform(6, 30)]),
-        ))
+        plans.append(
+            (
+                (2 if rng.random() < 0.08 else 1) if is_buyer else 0,
+                rng.randrange(0, 37),
+                rng.choice([99.0, 99.0, 99.0, rng.uniform(6, 30)]),
+            )
+        )
     Customer.objects.bulk_create(customers, batch_size=2000)
     result.customers += len(customers)
     progress(f"  {len(customers)} customers")
@@ -206,9 +281,16 @@ def _seed_customers(
                 plate = _plate(rng, dealer.plate_prefix)
             plates.add(plate)
             vehicle = Vehicle(
-                customer=customer, vin=vin, plate=plate, brand=dealer.brand, series=series,
-                model_name=f"{series} {rng.choice(['舒适版', '豪华版', '尊贵版', '旗舰版'])}", model_year=purchase.year,
-                colour=rng.choice(COLOURS), purchase_date=purchase, warranty_end=purchase + timedelta(days=3 * 365),
+                customer=customer,
+                vin=vin,
+                plate=plate,
+                brand=dealer.brand,
+                series=series,
+                model_name=f"{series} {rng.choice(['舒适版', '豪华版', '尊贵版', '旗舰版'])}",
+                model_year=purchase.year,
+                colour=rng.choice(COLOURS),
+                purchase_date=purchase,
+                warranty_end=purchase + timedelta(days=3 * 365),
                 external_id=f"VEH-{vin}",
             )
             vehicles.append(vehicle)
@@ -221,20 +303,41 @@ def _seed_customers(
     last_seen: dict[int, date] = {}
     order_no = 0
 
-    def add(customer: Customer, vehicle: Vehicle | None, kind: str, on: date, amount: Decimal, staff: Membership, km: int | None) -> None:
+    def add(
+        customer: Customer,
+        vehicle: Vehicle | None,
+        kind: str,
+        on: date,
+        amount: Decimal,
+        staff: Membership,
+        km: int | None,
+    ) -> None:
         nonlocal order_no
         order_no += 1
         status = Order.Status.REVERSED if rng.random() < 0.01 else Order.Status.COMPLETED
-        orders.append(Order(
-            customer=customer, vehicle=vehicle, kind=kind, status=status, ordered_on=on, amount=amount, staff=staff,
-            mileage_km=km, external_id=f"RO-{dealer.code.upper()}-{order_no:08d}",
-        ))
+        orders.append(
+            Order(
+                customer=customer,
+                vehicle=vehicle,
+                kind=kind,
+                status=status,
+                ordered_on=on,
+                amount=amount,
+                staff=staff,
+                mileage_km=km,
+                external_id=f"RO-{dealer.code.upper()}-{order_no:08d}",
+            )
+        )
         last_seen[customer.pk] = max(on, last_seen.get(customer.pk, on))
 
     for customer, vehicle, purchase, churn_after in vehicle_plans:
         series_prices = {s: (lo, hi) for s, lo, hi in dealer.series}
         low, high = series_prices[vehicle.series]
-        seller = customer.owner if customer.owner and customer.owner.role == Role.SALES_CONSULTANT else rng.choice(by_role[Role.SALES_CONSULTANT])
+        seller = (
+            customer.owner
+            if customer.owner and customer.owner.role == Role.SALES_CONSULTANT
+            else rng.choice(by_role[Role.SALES_CONSULTANT])
+        )
         add(customer, vehicle, Order.Kind.VEHICLE_SALE, purchase, _money(rng, low, high), seller, 10)
         if rng.random() < 0.5:
             add(customer, vehicle, Order.Kind.ACCESSORIES, purchase, _money(rng, 800, 9000), seller, 10)
@@ -272,7 +375,10 @@ def _seed_customers(
         seen = last_seen.get(customer.pk)
         n = vehicles_per_customer.get(customer.pk, 0)
         if seen is None:
-            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.PROSPECT, rng.choice([RelationshipClass.POTENTIAL, RelationshipClass.GENERAL])
+            customer.lifecycle_stage, customer.relationship_class = (
+                LifecycleStage.PROSPECT,
+                rng.choice([RelationshipClass.POTENTIAL, RelationshipClass.GENERAL]),
+            )
         elif (today - seen).days > 720:
             customer.lifecycle_stage, customer.relationship_class = LifecycleStage.LOST, RelationshipClass.GENERAL
         elif (today - seen).days > 365:

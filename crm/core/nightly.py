@@ -78,7 +78,9 @@ def tenant_local_date(tenant: Tenant) -> date:
 PIPELINE = "pipeline"  # the run record that spans all steps of one tenant's night
 
 
-def _close_run(tenant_id: int, run: NightlyRun, *, status: str, rows: int | None, error: str, started: float) -> NightlyRun:
+def _close_run(
+    tenant_id: int, run: NightlyRun, *, status: str, rows: int | None, error: str, started: float
+) -> NightlyRun:
     with tenant_context(tenant_id):
         NightlyRun.objects.filter(pk=run.pk).update(
             status=status,
@@ -122,7 +124,7 @@ def nightly_run_tenant(
                     rows = step.run(tenant_id=tenant_id, run_date=run_date)
                 else:
                     status = NightlyRun.Status.SKIPPED
-        except Exception:  # noqa: BLE001 - recorded for managers, then the next step runs
+        except Exception:
             logger.exception("nightly step %s failed for tenant %s", step.name, tenant_id)
             status, error = NightlyRun.Status.FAILED, traceback.format_exc(limit=5)
         runs.append(_close_run(tenant_id, run, status=status, rows=rows, error=error, started=started))

@@ -31,7 +31,9 @@ def nightly_fan_out_task() -> list[int]:
     retry_backoff_max=600,
     max_retries=5,
 )
-def nightly_tenant_task(*, tenant_id: int, trigger: str = NightlyRun.Trigger.SCHEDULE, only: list[str] | None = None) -> list[dict[str, Any]]:
+def nightly_tenant_task(
+    *, tenant_id: int, trigger: str = NightlyRun.Trigger.SCHEDULE, only: list[str] | None = None
+) -> list[dict[str, Any]]:
     runs = nightly_run_tenant(tenant_id=int(tenant_id), trigger=trigger, only=only)
     return [{"step": r.step, "status": r.status, "rows": r.rows} for r in runs]
 

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError
+from crm.core.models import NightlyRun
 from crm.core.services import nightly_request_run
 from crm.tenancy.audit import RequestMeta
-from crm.tenancy.decorators import require_capability
-
-from crm.core.models import NightlyRun
+from crm.tenancy.decorators import membership_of, require_capability
 from crm.tenancy.models import Membership
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    membership: Membership = request.membership  # type: ignore[attr-defined]
+    membership: Membership = membership_of(request)
     context: dict[str, object] = {}
     if membership.can("customers.view_all") or membership.can("customers.view_own"):
         from customers.selectors import customer_visible_to
@@ -33,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_capability("nightly.run")
 def nightly_runs(request: HttpRequest) -> HttpResponse:
     """Managers see every night's run per step, and can start one now."""
-    membership: Membership = request.membership  # type: ignore[attr-defined]
+    membership: Membership = membership_of(request)
     if request.method == "POST":
         try:
             nightly_request_run(actor=membership, meta=RequestMeta.from_request(request))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy as _
 
 from crm.settings.env import (
     env_bool,
@@ -109,9 +108,10 @@ DATABASES["default"]["TEST"] = {"NAME": env_optional("DATABASE_TEST_NAME") or "t
 CRM_DB_APP_ROLE: str = DATABASES["default"].get("USER") or ""
 
 _owner_url = env_optional("DATABASE_OWNER_URL")
-DATABASE_OWNER = dj_database_url.parse(_owner_url) if _owner_url else None
-if DATABASE_OWNER is not None:
-    DATABASES["owner"] = dict(DATABASE_OWNER)
+DATABASE_OWNER = None
+if _owner_url:
+    DATABASE_OWNER = dj_database_url.parse(_owner_url)
+    DATABASES["owner"] = dj_database_url.parse(_owner_url)
     DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -230,7 +230,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "REST API for dealer-management systems, messaging and call-centre integrations. "
         "Authenticate with `Authorization: Bearer <key>` (tenant API key or personal token). "
-        "Every error has the shape `{\"error\": {\"code\", \"message\", \"fields\"}}`."
+        'Every error has the shape `{"error": {"code", "message", "fields"}}`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -24,7 +24,7 @@ def _raw(name: str) -> str | None:
     return value.strip()
 
 
-def env_str(name: str, default: str | None | object = _MISSING) -> str:
+def env_str(name: str, default: str | object | None = _MISSING) -> str:
     value = _raw(name)
     if value is None or value == "":
         if default is _MISSING:
@@ -46,9 +46,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if value in ("False", "false", "0", "no", "off"):
         return False
-    raise ImproperlyConfigured(
-        f"{name}={value!r} is not a boolean; use True or False (or 1/0, yes/no, on/off)."
-    )
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use True or False (or 1/0, yes/no, on/off).")
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:

@@ -24,6 +24,6 @@ CELERY_RESULT_BACKEND = _test_broker
 CELERY_TASK_ALWAYS_EAGER = _test_broker is None
 # The isolation suite sends thousands of requests; rate-limit tests lower these themselves.
 REST_FRAMEWORK = {
-    **REST_FRAMEWORK,  # noqa: F405
+    **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"credential": "100000/min", "user": "100000/min"},
 }

@@ -25,7 +25,9 @@ class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 class TenantCreateForm(forms.ModelForm):  # type: ignore[type-arg]
-    first_admin_email = forms.EmailField(required=False, help_text="Invite this person as the dealership's tenant admin.")
+    first_admin_email = forms.EmailField(
+        required=False, help_text="Invite this person as the dealership's tenant admin."
+    )
     first_admin_name = forms.CharField(required=False)
 
     class Meta:
@@ -47,7 +49,18 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ["name", "code", "time_zone", "locale", "currency", "first_admin_email", "first_admin_name"]
-        return ["name", "code", "time_zone", "locale", "currency", "business_hours", "holidays", "makeup_workdays", "settings", "is_active"]
+        return [
+            "name",
+            "code",
+            "time_zone",
+            "locale",
+            "currency",
+            "business_hours",
+            "holidays",
+            "makeup_workdays",
+            "settings",
+            "is_active",
+        ]
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if change:
@@ -86,7 +99,18 @@ class MembershipAdmin(TenantScopedAdmin):
 @admin.register(ApiCredential)
 class ApiCredentialAdmin(TenantScopedAdmin):
     list_display = ["name", "kind", "key_prefix", "last_used_at", "revoked_at"]
-    readonly_fields = ["kind", "name", "membership", "key_prefix", "scopes", "created_by", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "kind",
+        "name",
+        "membership",
+        "key_prefix",
+        "scopes",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

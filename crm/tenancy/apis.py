@@ -21,11 +21,11 @@ from crm.tenancy.serializers import (
     CredentialCreatedSerializer,
     CredentialCreateSerializer,
     CredentialSerializer,
-    MeSerializer,
     MemberDeactivateSerializer,
     MemberInviteSerializer,
     MemberRoleSerializer,
     MembershipSerializer,
+    MeSerializer,
 )
 
 
@@ -39,7 +39,9 @@ class MeApi(TenantAPIMixin, APIView):
         return Response(MeSerializer(self.membership).data)
 
 
-class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Membership]):
+class MembershipViewSet(
+    TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Membership]
+):
     """Staff of the dealership. Listing needs `users.view`; changes need `users.manage`."""
 
     api_area = "admin"
@@ -61,7 +63,9 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = MemberInviteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.member_invite(actor=self.membership, site_url=self._site_url(), meta=self.meta, **data.validated_data)
+        membership = services.member_invite(
+            actor=self.membership, site_url=self._site_url(), meta=self.meta, **data.validated_data
+        )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberRoleSerializer, responses=MembershipSerializer)
@@ -94,7 +98,9 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
     @action(detail=True, methods=["post"], url_path="resend-invitation")
     def resend_invitation(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         membership = self.get_object()
-        services.member_resend_invitation(actor=self.membership, membership=membership, site_url=self._site_url(), meta=self.meta)
+        services.member_resend_invitation(
+            actor=self.membership, membership=membership, site_url=self._site_url(), meta=self.meta
+        )
         return Response(MembershipSerializer(membership).data)
 
     @extend_schema(request=None, responses=MembershipSerializer)
@@ -104,7 +110,9 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
         return Response(MembershipSerializer(membership).data)
 
 
-class CredentialViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ApiCredential]):
+class CredentialViewSet(
+    TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ApiCredential]
+):
     """Integration API keys (tenant admins) and the caller's personal tokens. Keys are shown once."""
 
     api_area = "admin"

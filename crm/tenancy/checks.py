@@ -18,7 +18,7 @@ def tenant_models_follow_the_rules(app_configs: Any = None, **kwargs: Any) -> li
             continue
         for field in model._meta.local_many_to_many:
             through = field.remote_field.through
-            if through._meta.auto_created:
+            if through is not None and through._meta.auto_created:
                 errors.append(
                     checks.Error(
                         f"{model.__name__}.{field.name} uses an auto-created many-to-many table, which has no "

@@ -16,5 +16,5 @@ def tenancy(request: HttpRequest) -> dict[str, Any]:
         "membership": membership,
         "current_tenant": membership.tenant,
         # evaluated lazily by the template only when the switcher is drawn
-        "user_tenants": lambda: user_tenants(user=user),
+        "user_tenants": lambda: user_tenants(user_id=user.pk),
     }

@@ -4,8 +4,19 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from crm.tenancy.models import Membership
+
+
+def membership_of(request: HttpRequest) -> Membership:
+    """The active membership the middleware put on the request (pages behind the login guard)."""
+    membership: Membership | None = getattr(request, "membership", None)
+    if membership is None:
+        raise PermissionDenied("No active membership.")
+    return membership
 
 
 def require_capability(capability: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

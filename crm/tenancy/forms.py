@@ -33,16 +33,23 @@ class DeactivateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["hand_over_to"].queryset = (  # type: ignore[attr-defined]
             Membership.objects.select_related("user")
-            .filter(is_active=True, is_service_account=False, role__in=["sales_consultant", "service_advisor", "manager"])
+            .filter(
+                is_active=True, is_service_account=False, role__in=["sales_consultant", "service_advisor", "manager"]
+            )
             .exclude(pk=leaving.pk)
         )
 
 
 def scope_choices() -> list[tuple[str, str]]:
     labels = {
-        "customers": _("Customers"), "segmentation": _("Segmentation"), "loyalty": _("Loyalty"),
-        "complaints": _("Complaints"), "surveys": _("Surveys"), "followups": _("Follow-ups"),
-        "dashboards": _("Dashboards"), "admin": _("Administration"),
+        "customers": _("Customers"),
+        "segmentation": _("Segmentation"),
+        "loyalty": _("Loyalty"),
+        "complaints": _("Complaints"),
+        "surveys": _("Surveys"),
+        "followups": _("Follow-ups"),
+        "dashboards": _("Dashboards"),
+        "admin": _("Administration"),
     }
     modes = {"read": _("read"), "write": _("write")}
     return [(f"{area}:{mode}", f"{labels[area]} · {modes[mode]}") for area in API_AREAS for mode in ("read", "write")]
@@ -63,8 +70,13 @@ class CredentialForm(forms.Form):
 
 
 DAY_LABELS = {
-    "mon": _("Monday"), "tue": _("Tuesday"), "wed": _("Wednesday"), "thu": _("Thursday"),
-    "fri": _("Friday"), "sat": _("Saturday"), "sun": _("Sunday"),
+    "mon": _("Monday"),
+    "tue": _("Tuesday"),
+    "wed": _("Wednesday"),
+    "thu": _("Thursday"),
+    "fri": _("Friday"),
+    "sat": _("Saturday"),
+    "sun": _("Sunday"),
 }
 
 
@@ -101,11 +113,15 @@ class DealershipSettingsForm(forms.Form):
     time_zone = forms.ChoiceField(label=_("Time zone"))
     locale = forms.ChoiceField(label=_("Default language"))
     holidays = forms.CharField(
-        label=_("Public holidays"), required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        label=_("Public holidays"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("One date per line, e.g. 2026-10-01. SLA clocks stop on these days."),
     )
     makeup_workdays = forms.CharField(
-        label=_("Make-up working days"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Make-up working days"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Weekend days that are working days (调休), one per line."),
     )
 
@@ -153,7 +169,10 @@ class DealershipSettingsForm(forms.Form):
     def changes(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
-            "name": data["name"], "time_zone": data["time_zone"], "locale": data["locale"],
-            "business_hours": data["business_hours"], "holidays": data["holidays"],
+            "name": data["name"],
+            "time_zone": data["time_zone"],
+            "locale": data["locale"],
+            "business_hours": data["business_hours"],
+            "holidays": data["holidays"],
             "makeup_workdays": data["makeup_workdays"],
         }

@@ -21,22 +21,23 @@ from crm.tenancy.context import request_tenant_scope, tenant_activate, tenant_de
 from crm.tenancy.selectors import membership_for_user, user_tenants
 
 SESSION_TENANT_KEY = "crm_tenant_id"
+
+
 def _self_guarded_prefixes() -> tuple[str, ...]:
     """Paths that handle authentication themselves (Django admin: is_staff; the API: DRF)."""
     return (f"/{settings.ADMIN_URL}", "/api/", settings.STATIC_URL)
 
 
-def _activate_session_membership(request: HttpRequest) -> None:
-    user = request.user
+def _activate_session_membership(request: HttpRequest, user_id: int) -> None:
     tenant_id = request.session.get(SESSION_TENANT_KEY)
-    candidates = [ut.tenant_id for ut in user_tenants(user=user)]
+    candidates = [ut.tenant_id for ut in user_tenants(user_id=user_id)]
     if tenant_id not in candidates:
         tenant_id = candidates[0] if candidates else None
     if tenant_id is None:
         request.session.pop(SESSION_TENANT_KEY, None)
         return
     tenant_activate(tenant_id)
-    membership = membership_for_user(user=user)
+    membership = membership_for_user(user_id=user_id)
     if membership is None:
         tenant_deactivate()
         request.session.pop(SESSION_TENANT_KEY, None)
@@ -58,7 +59,7 @@ class TenantMiddleware:
         try:
             with request_tenant_scope(), transaction.atomic():
                 if request.user.is_authenticated:
-                    _activate_session_membership(request)
+                    _activate_session_membership(request, int(request.user.pk))
                 response = self.get_response(request)
                 if getattr(response, "streaming", False):
                     raise RuntimeError("Streaming responses must render inside their own tenant_context().")
@@ -85,7 +86,9 @@ class LoginRequiredMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> HttpResponse | None:
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
         if request.path.startswith(_self_guarded_prefixes()) or _is_drf_view(view_func):
             return None
         if not getattr(view_func, "login_required", True):

@@ -119,13 +119,13 @@ class TenantOwnedModel(models.Model):
         "tenancy.Tenant", on_delete=models.PROTECT, editable=False, related_name="+", verbose_name=_("dealership")
     )
 
+    # Tables whose rows are never updated or deleted by the app role (the audit log).
+    rls_append_only: ClassVar[bool] = False
+
     objects = TenantManager()
     # Sees every tenant in the Django layer. RLS still applies under the application role, so
     # this is only useful on the owner connection (migrations, platform maintenance).
-    unscoped_all_tenants = models.Manager()
-
-    # Tables whose rows are never updated or deleted by the app role (the audit log).
-    rls_append_only: ClassVar[bool] = False
+    unscoped_all_tenants = models.Manager()  # noqa: DJ012 - a manager, not a field
 
     class Meta:
         abstract = True
@@ -192,7 +192,9 @@ def validate_business_hours(value: Any) -> None:
                 or not all(isinstance(t, str) and re.match(_time_re, t) for t in span)
                 or span[0] >= span[1]
             ):
-                raise ValidationError(_("%(day)s: %(span)s is not a valid HH:MM range."), params={"day": day, "span": span})
+                raise ValidationError(
+                    _("%(day)s: %(span)s is not a valid HH:MM range."), params={"day": day, "span": span}
+                )
 
 
 def validate_date_list(value: Any) -> None:
@@ -216,13 +218,20 @@ class Tenant(models.Model):
         validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", _("Lower-case letters, digits and dashes."))],
         help_text=_("Short unique code, used in URLs such as the public complaint form."),
     )
-    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
+    )
     locale = models.CharField(_("default language"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")
     currency = models.CharField(_("currency"), max_length=3, default="CNY", validators=[RegexValidator(r"^[A-Z]{3}$")])
-    business_hours = models.JSONField(_("business hours"), default=default_business_hours, validators=[validate_business_hours])
+    business_hours = models.JSONField(
+        _("business hours"), default=default_business_hours, validators=[validate_business_hours]
+    )
     holidays = models.JSONField(_("public holidays"), default=list, blank=True, validators=[validate_date_list])
     makeup_workdays = models.JSONField(
-        _("make-up working days"), default=list, blank=True, validators=[validate_date_list],
+        _("make-up working days"),
+        default=list,
+        blank=True,
+        validators=[validate_date_list],
         help_text=_("Weekend days that are working days (调休)."),
     )
     settings = models.JSONField(_("settings"), default=dict, blank=True)
@@ -245,7 +254,9 @@ class Tenant(models.Model):
 class Membership(TenantOwnedModel):
     """A user's place in one dealership. A user may have several, one per dealership."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("user"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("user")
+    )
     role = models.CharField(_("role"), max_length=32, choices=Role.choices)
     is_active = models.BooleanField(_("active"), default=True)
     is_service_account = models.BooleanField(_("service account"), default=False, editable=False)
@@ -304,7 +315,9 @@ class ApiCredential(TenantOwnedModel):
         verbose_name_plural = _("API credentials")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key_hash"], name="apicredential_hash_unique"),
-            models.CheckConstraint(condition=models.Q(kind__in=["integration", "personal"]), name="apicredential_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["integration", "personal"]), name="apicredential_kind_valid"
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "kind", "revoked_at"], name="apicredential_tenant_kind")]
 
@@ -344,7 +357,12 @@ class AuditEvent(TenantOwnedModel):
 
     created_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("who")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("who"),
     )
     action = models.CharField(_("action"), max_length=40, choices=AuditAction.choices)
     target_type = models.CharField(_("target type"), max_length=60, blank=True)

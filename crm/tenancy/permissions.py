@@ -33,7 +33,9 @@ class HasTenantMembership(BasePermission):
             if area is None:
                 return False
             if not credential.allows(area, write=request.method not in SAFE_METHODS):
-                self.message = f"This API key lacks the scope {area}:{'read' if request.method in SAFE_METHODS else 'write'}."
+                self.message = (
+                    f"This API key lacks the scope {area}:{'read' if request.method in SAFE_METHODS else 'write'}."
+                )
                 return False
         capability = getattr(view, "required_capability", None)
         if isinstance(capability, dict):

@@ -62,12 +62,17 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
     "api_keys.manage": (_("Create and revoke the dealership's integration API keys"), frozenset({Role.TENANT_ADMIN})),
     "tokens.personal": (
         _("Create personal API tokens for yourself"),
-        frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.AUDITOR}),
+        frozenset(
+            {Role.TENANT_ADMIN, Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.AUDITOR}
+        ),
     ),
     "audit.view": (_("Read the audit log"), frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
     "settings.manage": (_("Change dealership settings"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "dashboards.view": (_("See manager dashboards"), frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
-    "nightly.run": (_("Start nightly recomputation by hand and see its runs"), frozenset({Role.MANAGER, Role.TENANT_ADMIN})),
+    "nightly.run": (
+        _("Start nightly recomputation by hand and see its runs"),
+        frozenset({Role.MANAGER, Role.TENANT_ADMIN}),
+    ),
 }
 
 ROLES_WITH_OWN_BOOK = frozenset({Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -19,7 +18,7 @@ class UserTenant:
     role: str
 
 
-def user_tenants(*, user: AbstractBaseUser) -> list[UserTenant]:
+def user_tenants(*, user_id: int) -> list[UserTenant]:
     """Every active dealership the user belongs to, across tenants.
 
     Memberships sit behind RLS, so this is the one cross-tenant read, done by the
@@ -27,7 +26,7 @@ def user_tenants(*, user: AbstractBaseUser) -> list[UserTenant]:
     only the user's own rows.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tenant_id, role FROM crm_user_memberships(%s)", [user.pk])
+        cursor.execute("SELECT tenant_id, role FROM crm_user_memberships(%s)", [user_id])
         rows = cursor.fetchall()
     if not rows:
         return []
@@ -40,11 +39,11 @@ def user_tenants(*, user: AbstractBaseUser) -> list[UserTenant]:
     return sorted(result, key=lambda ut: ut.tenant_name)
 
 
-def membership_for_user(*, user: AbstractBaseUser) -> Membership | None:
-    """The active membership of `user` in the active tenant (RLS and the manager scope it)."""
+def membership_for_user(*, user_id: int) -> Membership | None:
+    """The user's active membership in the active tenant (RLS and the manager scope it)."""
     return (
         Membership.objects.select_related("user", "tenant")
-        .filter(user=user, is_active=True, tenant__is_active=True)
+        .filter(user_id=user_id, is_active=True, tenant__is_active=True)
         .first()
     )
 

@@ -48,7 +48,9 @@ class MemberRoleSerializer(serializers.Serializer[Any]):
 
 
 class MemberDeactivateSerializer(serializers.Serializer[Any]):
-    hand_over_to = serializers.IntegerField(required=False, allow_null=True, help_text="Membership id to receive their customers.")
+    hand_over_to = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Membership id to receive their customers."
+    )
 
 
 class CredentialSerializer(serializers.ModelSerializer[ApiCredential]):
@@ -56,7 +58,18 @@ class CredentialSerializer(serializers.ModelSerializer[ApiCredential]):
 
     class Meta:
         model = ApiCredential
-        fields = ["id", "kind", "name", "key_prefix", "scopes", "acts_as", "created_at", "expires_at", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "key_prefix",
+            "scopes",
+            "acts_as",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
         read_only_fields = fields
 
 

@@ -160,8 +160,12 @@ def member_resend_invitation(
         )
     _send_invitation(tenant=actor.tenant, membership=membership, site_url=site_url)
     audit_record(
-        action=AuditAction.MEMBER_INVITED, actor=actor.user, target=membership, summary=f"{user.email} (again)",
-        data={"resent": True}, meta=meta,
+        action=AuditAction.MEMBER_INVITED,
+        actor=actor.user,
+        target=membership,
+        summary=f"{user.email} (again)",
+        data={"resent": True},
+        meta=meta,
     )
 
 
@@ -246,7 +250,11 @@ def member_reactivate(*, actor: Membership, membership: Membership, meta: Reques
     membership.deactivated_at = None
     membership.save(update_fields=["is_active", "deactivated_at"])
     audit_record(
-        action=AuditAction.MEMBER_REACTIVATED, actor=actor.user, target=membership, summary=membership.display_name, meta=meta
+        action=AuditAction.MEMBER_REACTIVATED,
+        actor=actor.user,
+        target=membership,
+        summary=membership.display_name,
+        meta=meta,
     )
     return membership
 
@@ -258,7 +266,8 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
     unknown = sorted(set(scopes) - set(API_SCOPES))
     if unknown or not scopes:
         raise ApplicationError(
-            _("Choose at least one scope."), fields={"scopes": [_("Unknown scope: %s") % s for s in unknown] or [_("Required.")]}
+            _("Choose at least one scope."),
+            fields={"scopes": [_("Unknown scope: %s") % s for s in unknown] or [_("Required.")]},
         )
     return sorted(set(scopes))
 
@@ -314,7 +323,9 @@ def credential_create(
 
 
 @transaction.atomic
-def credential_revoke(*, actor: Membership, credential: ApiCredential, meta: RequestMeta | None = None) -> ApiCredential:
+def credential_revoke(
+    *, actor: Membership, credential: ApiCredential, meta: RequestMeta | None = None
+) -> ApiCredential:
     own_token = credential.kind == ApiCredential.Kind.PERSONAL and credential.membership_id == actor.pk
     if not own_token:
         _require(actor, "api_keys.manage")
@@ -351,7 +362,10 @@ def credential_authenticate(*, raw_key: str) -> ApiCredential | None:
     if credential is None or not credential.is_usable or not credential.membership.is_active:
         return None
     now = timezone.now()
-    if credential.last_used_at is None or (now - credential.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+    if (
+        credential.last_used_at is None
+        or (now - credential.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS
+    ):
         ApiCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
         credential.last_used_at = now
     return credential
@@ -378,5 +392,3 @@ def tenant_settings_update(
             meta=meta,
         )
     return tenant
-
-

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 from crm.core.errors import ApplicationError
 from crm.tenancy import selectors, services
 from crm.tenancy.audit import RequestMeta
-from crm.tenancy.decorators import require_capability
+from crm.tenancy.decorators import membership_of, require_capability
 from crm.tenancy.filters import AuditEventFilter
-from crm.tenancy.forms import CredentialForm, DealershipSettingsForm, DeactivateForm, InviteForm, RoleForm
+from crm.tenancy.forms import CredentialForm, DeactivateForm, DealershipSettingsForm, InviteForm, RoleForm
 from crm.tenancy.models import Membership
 from crm.tenancy.roles import CAPABILITIES, Role
 from customers.selectors import customer_count_owned_by
@@ -40,13 +40,13 @@ def member_list(request: HttpRequest) -> HttpResponse:
         memberships = memberships.filter(role=role)
     invite_form = InviteForm()
     if request.method == "POST":
-        if not request.membership.can("users.manage"):  # type: ignore[attr-defined]
+        if not membership_of(request).can("users.manage"):  # type: ignore[attr-defined]
             return render(request, "403.html", status=403)
         invite_form = InviteForm(request.POST)
         if invite_form.is_valid():
             try:
                 membership = services.member_invite(
-                    actor=request.membership,  # type: ignore[attr-defined]
+                    actor=membership_of(request),
                     site_url=request.build_absolute_uri("/"),
                     meta=RequestMeta.from_request(request),
                     **invite_form.cleaned_data,
@@ -81,7 +81,10 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 role_form = RoleForm(request.POST)
                 if role_form.is_valid():
                     services.member_change_role(
-                        actor=request.membership, membership=membership, role=role_form.cleaned_data["role"], meta=meta  # type: ignore[attr-defined]
+                        actor=membership_of(request),
+                        membership=membership,
+                        role=role_form.cleaned_data["role"],
+                        meta=meta,  # type: ignore[attr-defined]
                     )
                     messages.success(request, _("Role changed."))
                     return redirect("tenancy:member", pk=pk)
@@ -89,7 +92,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 deactivate_form = DeactivateForm(request.POST, leaving=membership)
                 if deactivate_form.is_valid():
                     moved = services.member_deactivate(
-                        actor=request.membership,  # type: ignore[attr-defined]
+                        actor=membership_of(request),
                         membership=membership,
                         hand_over_to=deactivate_form.cleaned_data["hand_over_to"],
                         meta=meta,
@@ -98,12 +101,17 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     return redirect("tenancy:member", pk=pk)
             elif action == "resend":
                 services.member_resend_invitation(
-                    actor=request.membership, membership=membership, site_url=request.build_absolute_uri("/"), meta=meta  # type: ignore[attr-defined]
+                    actor=membership_of(request),
+                    membership=membership,
+                    site_url=request.build_absolute_uri("/"),
+                    meta=meta,  # type: ignore[attr-defined]
                 )
-                messages.success(request, _("A new invitation is on its way to %(email)s.") % {"email": membership.user.email})
+                messages.success(
+                    request, _("A new invitation is on its way to %(email)s.") % {"email": membership.user.email}
+                )
                 return redirect("tenancy:member", pk=pk)
             elif action == "reactivate":
-                services.member_reactivate(actor=request.membership, membership=membership, meta=meta)  # type: ignore[attr-defined]
+                services.member_reactivate(actor=membership_of(request), membership=membership, meta=meta)  # type: ignore[attr-defined]
                 messages.success(request, _("Reactivated."))
                 return redirect("tenancy:member", pk=pk)
         except ApplicationError as error:
@@ -122,7 +130,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_capability("tokens.personal")
 def credential_list(request: HttpRequest) -> HttpResponse:
-    viewer: Membership = request.membership  # type: ignore[attr-defined]
+    viewer: Membership = membership_of(request)
     form = CredentialForm(membership=viewer)
     new_key = None
     if request.method == "POST":
@@ -139,10 +147,14 @@ def credential_list(request: HttpRequest) -> HttpResponse:
                 if not error.fields:
                     form.add_error(None, error.message)
             else:
-                messages.success(request, _("Created %(name)s. Copy the key now: it is shown only once.") % {"name": credential.name})
+                messages.success(
+                    request, _("Created %(name)s. Copy the key now: it is shown only once.") % {"name": credential.name}
+                )
                 form = CredentialForm(membership=viewer)
     credentials = selectors.credential_list(viewer=viewer)
-    response = render(request, "tenancy/credential_list.html", {"form": form, "credentials": credentials, "new_key": new_key})
+    response = render(
+        request, "tenancy/credential_list.html", {"form": form, "credentials": credentials, "new_key": new_key}
+    )
     response["Cache-Control"] = "no-store"  # the page may carry a fresh key
     return response
 
@@ -150,7 +162,7 @@ def credential_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @require_capability("tokens.personal")
 def credential_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    viewer: Membership = request.membership  # type: ignore[attr-defined]
+    viewer: Membership = membership_of(request)
     credential = get_object_or_404(selectors.credential_list(viewer=viewer), pk=pk)
     try:
         services.credential_revoke(actor=viewer, credential=credential, meta=RequestMeta.from_request(request))
@@ -169,14 +181,16 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 def permission_matrix(request: HttpRequest) -> HttpResponse:
     """Every staff member may read what each role can do."""
-    rows = [(name, desc, [role in roles for role, _label in Role.choices]) for name, (desc, roles) in CAPABILITIES.items()]
+    rows = [
+        (name, desc, [role in roles for role, _label in Role.choices]) for name, (desc, roles) in CAPABILITIES.items()
+    ]
     return render(request, "tenancy/permissions.html", {"rows": rows, "roles": Role.choices})
 
 
 @require_capability("settings.manage")
 def dealership_settings(request: HttpRequest) -> HttpResponse:
     """Name, time zone, language, business hours and holidays (used by SLA clocks)."""
-    membership: Membership = request.membership  # type: ignore[attr-defined]
+    membership: Membership = membership_of(request)
     tenant = membership.tenant
     form = DealershipSettingsForm(tenant=tenant)
     if request.method == "POST":

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_agent_reveals_a_masked_number_and_the_manager_sees_it_audited(page):
-    with open("/dev/null", "w") as sink:  # noqa: PTH123
+    with open("/dev/null", "w") as sink:
         call_command("seed_demo", customers=40, stdout=sink)
     tenant = Tenant.objects.get(code="sz-yuetong")
     with tenant_context(tenant.pk):

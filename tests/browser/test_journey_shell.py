@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def demo() -> None:
-    with open("/dev/null", "w") as sink:  # noqa: PTH123
+    with open("/dev/null", "w") as sink:
         call_command("seed_demo", customers=60, stdout=sink)
 
 
@@ -69,5 +69,7 @@ def test_the_shell_works_on_a_phone(demo, browser, live_server):
 def test_a_manager_working_in_two_dealerships_switches_between_them(demo, page):
     _sign_in(page, "group.manager@demo.crm")
     first = page.get_by_test_id("tenant-name").inner_text()
-    page.get_by_label("门店").select_option(label=[n for n in ("深圳粤通一汽-大众4S店", "广州华南之星广汽丰田4S店") if n != first][0])
+    page.get_by_label("门店").select_option(
+        label=next(n for n in ("深圳粤通一汽-大众4S店", "广州华南之星广汽丰田4S店") if n != first)
+    )
     expect(page.get_by_test_id("tenant-name")).not_to_have_text(first)

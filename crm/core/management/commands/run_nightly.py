@@ -41,6 +41,8 @@ class Command(BaseCommand):
             )
             for run in runs:
                 failed += run.status == NightlyRun.Status.FAILED
-                self.stdout.write(f"{tenant.code:<16} {run.step:<32} {run.status:<10} rows={run.rows} {run.duration_ms} ms")
+                self.stdout.write(
+                    f"{tenant.code:<16} {run.step:<32} {run.status:<10} rows={run.rows} {run.duration_ms} ms"
+                )
         if failed:
             raise CommandError(f"{failed} step(s) failed; see Settings → Nightly runs, or the log.")

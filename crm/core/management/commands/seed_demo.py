@@ -30,7 +30,8 @@ class Command(BaseCommand):
         elapsed = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
-                f"Seeded {result.customers} customers, {result.vehicles} vehicles, {result.orders} orders in {elapsed:.1f} s."
+                f"Seeded {result.customers} customers, {result.vehicles} vehicles, "
+                f"{result.orders} orders in {elapsed:.1f} s."
             )
         )
         self.stdout.write(f"\nDemo sign-ins (password for all: {settings.CRM_DEMO_PASSWORD}):")
