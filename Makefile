@@ -48,10 +48,12 @@ messages: venv
 	@command -v msgfmt >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq gettext >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq gettext >/dev/null); } || { echo "Install gettext (msgfmt) to compile translations." >&2; exit 1; }
 	@$(PY) manage.py compilemessages --ignore=.venv -v 0
 
+# Debian's chromium drives the browser journeys; a small CJK font makes their screenshots readable.
 browser:
-	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests…"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Run: sudo apt-get install chromium" >&2; exit 1; fi; }
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then \
+	  echo "Installing Debian's chromium and a CJK font for the browser tests…"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	  else echo "Run: sudo apt-get install chromium fonts-wqy-microhei" >&2; exit 1; fi; fi
 
 demo: migrate messages
 	$(PY) manage.py seed_demo
@@ -81,13 +83,14 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# With no REDIS_URL, the worker and beat use the machine's Redis or a project-local one.
 worker: migrate
-	$(VENV)/bin/celery -A crm worker --loglevel=INFO
+	REDIS_URL="$${REDIS_URL:-$$(scripts/devredis.sh url)}" $(VENV)/bin/celery -A crm worker --loglevel=INFO
 
 beat: migrate
-	$(VENV)/bin/celery -A crm beat --loglevel=INFO --schedule=.run/celerybeat-schedule
+	REDIS_URL="$${REDIS_URL:-$$(scripts/devredis.sh url)}" $(VENV)/bin/celery -A crm beat --loglevel=INFO --schedule=.run/celerybeat-schedule
 
-bench: migrate
+bench: db
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean: db-stop

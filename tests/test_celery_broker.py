@@ -29,7 +29,7 @@ def _redis_url() -> str:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.ConnectionError:
         pytest.fail(f"No Redis at {url}: start Redis or run the suite with `make test`, which starts one.")
-    return url.rstrip("/") + "/14"
+    return urlunparse(urlparse(url)._replace(path="/14"))  # a database of its own
 
 
 @pytest.fixture
