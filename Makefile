@@ -4,7 +4,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PGPORT ?= 54329
+# The local PostgreSQL's port is derived from this checkout's path, so two clones on one
+# machine never collide (54000-54899). Override with PGPORT=….
+PGPORT ?= $(shell echo $$(( 54000 + $$(pwd | cksum | cut -d' ' -f1) % 900 )))
 
 ifeq ($(strip $(DATABASE_URL)),)
   EMBEDDED_DB := 1

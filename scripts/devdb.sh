@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 data="$root/.pgdata/data"
 sock="$root/.pgdata/run"
 log="$root/.pgdata/postgres.log"
-port="${CRM_PGPORT:-54329}"
+port="${CRM_PGPORT:?set CRM_PGPORT (the Makefile does)}"
 
 find_bin() {
   local name="$1" candidate
@@ -63,10 +63,19 @@ case "${1:-}" in
       echo "Creating a project-local PostgreSQL cluster in .pgdata/ (port $port)…"
       as_owner "$initdb_bin" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
+    if running && [ "$(sed -n 4p "$data/postmaster.pid" 2>/dev/null)" != "$port" ]; then
+      echo "Restarting the project-local PostgreSQL on port $port…"
+      as_owner "$pg_ctl_bin" -D "$data" -m fast -w stop >/dev/null
+    fi
     if ! running; then
       prepare_dirs
-      as_owner "$pg_ctl_bin" -D "$data" -l "$log" -w -t 60 \
-        -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
+      if ! as_owner "$pg_ctl_bin" -D "$data" -l "$log" -w -t 60 \
+        -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null; then
+        echo "PostgreSQL did not start on port $port; the end of .pgdata/postgres.log says:" >&2
+        tail -n 5 "$log" >&2
+        echo "If the port is taken, choose another: make … PGPORT=54400" >&2
+        exit 1
+      fi
       echo "PostgreSQL is running on 127.0.0.1:$port (data in .pgdata/, log in .pgdata/postgres.log)."
     fi
     ;;
