@@ -73,3 +73,10 @@ def test_a_manager_working_in_two_dealerships_switches_between_them(demo, page):
         label=next(n for n in ("深圳粤通一汽-大众4S店", "广州华南之星广汽丰田4S店") if n != first)
     )
     expect(page.get_by_test_id("tenant-name")).not_to_have_text(first)
+
+
+def test_each_language_is_offered_in_its_own_name(demo, page):
+    _sign_in(page, "auditor@sz-yuetong.demo.crm")
+    expect(page.get_by_test_id("language-en")).to_have_text("English")
+    page.get_by_test_id("language-en").click()
+    expect(page.get_by_test_id("language-zh-hans")).to_have_text("简体中文")
