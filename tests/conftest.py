@@ -106,19 +106,18 @@ class Dealership:
 
 
 def _member(tenant_code: str, local: str, role: str, name: str) -> Membership:
-    from django.contrib.auth import get_user_model
+    from tests.factories import MembershipFactory
 
-    email = f"{local}@{tenant_code}.test"
-    user = get_user_model().objects.create_user(
-        username=email, email=email, password="Test-pass-2026!", first_name=name[1:], last_name=name[:1]
+    return MembershipFactory(
+        user__email=f"{local}@{tenant_code}.test", user__first_name=name[1:], user__last_name=name[:1], role=role
     )
-    return Membership.objects.create(user=user, role=role)
 
 
 def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
     """A dealership with one member per role and data owned by `consultant`."""
     from crm.tenancy.services import credential_create
-    from customers.models import Customer, Order, Vehicle
+    from customers.models import Order
+    from tests.factories import CustomerFactory, OrderFactory, VehicleFactory
 
     mobiles = ["+8613900001111", "+8613812345678"]
     masked = ["139****1111", "138****5678"]
@@ -137,18 +136,15 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             auditor=_member(code, "auditor", Role.AUDITOR, "郑审计"),
         )
         marker = code.upper().replace("-", "")
-        customer = Customer.objects.create(
+        customer = CustomerFactory(
             name=f"机密客户{marker}",
             mobile=mobiles[variant],
             id_number="11010519491231002X",
             owner=dealer.consultant,
             external_id=f"EXT-{marker}",
-            city="深圳市",
         )
-        vehicle = Vehicle.objects.create(
-            customer=customer, vin=vins[variant], plate=plates[variant], brand="一汽-大众", series="迈腾"
-        )
-        order = Order.objects.create(
+        vehicle = VehicleFactory(customer=customer, vin=vins[variant], plate=plates[variant])
+        order = OrderFactory(
             customer=customer,
             vehicle=vehicle,
             kind=Order.Kind.VEHICLE_SALE,

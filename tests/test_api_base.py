@@ -75,12 +75,11 @@ def test_the_docs_page_loads_its_assets_from_this_server(db, client):
 
 
 def test_customer_list_uses_cursor_pagination_and_filters(dealer_a, api, in_tenant):
-    from customers.models import Customer
+    from tests.factories import CustomerFactory
 
     with in_tenant(dealer_a):
-        Customer.objects.bulk_create(
-            [Customer(name=f"客户{i:03d}", owner=dealer_a.consultant, lifecycle_stage="dormant") for i in range(120)]
-        )
+        for i in range(120):
+            CustomerFactory(name=f"客户{i:03d}", owner=dealer_a.consultant, lifecycle_stage="dormant")
     client = api(dealer_a.manager)
     first = client.get("/api/v1/customers/", {"lifecycle_stage": "dormant"}).json()
     assert len(first["results"]) == 100 and first["next"] and "cursor=" in first["next"]

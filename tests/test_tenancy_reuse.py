@@ -81,3 +81,30 @@ def test_consecutive_tasks_in_one_process_each_see_only_their_tenant():
     assert second["raw_sql_memberships"] == 8
     assert current_tenant_id() is None
     assert _guc() == ""
+
+
+def test_the_fan_out_runs_a_task_once_for_every_active_dealership():
+    from crm.tenancy.models import Tenant
+    from crm.tenancy.tasks import tenant_fan_out
+
+    a = build_dealership("fan-a", "A", variant=1)
+    b = build_dealership("fan-b", "B", variant=0)
+    closed = build_dealership("fan-closed", "C", variant=0)
+    Tenant.objects.filter(pk=closed.tenant.pk).update(is_active=False)
+    seen: list[dict] = []  # type: ignore[type-arg]
+
+    original = tenant_probe_task.delay
+
+    def record(**kwargs):  # type: ignore[no-untyped-def]
+        seen.append(original(**kwargs).get())
+
+    tenant_probe_task.delay = record  # type: ignore[method-assign]
+    try:
+        queued = tenant_fan_out(tenant_probe_task)
+    finally:
+        tenant_probe_task.delay = original  # type: ignore[method-assign]
+    assert queued == [a.tenant.pk, b.tenant.pk]
+    assert [(s["tenant_id"], s["guc"], s["orm_memberships"]) for s in seen] == [
+        (a.tenant.pk, str(a.tenant.pk), 8),
+        (b.tenant.pk, str(b.tenant.pk), 8),
+    ]
