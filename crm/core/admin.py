@@ -1,11 +1,11 @@
 from django.contrib import admin
 
 from crm.core.models import NightlyRun
-from crm.tenancy.admin import TenantScopedAdmin
+from crm.tenancy.admin import ReadOnlyTenantAdmin
 
 
 @admin.register(NightlyRun)
-class NightlyRunAdmin(TenantScopedAdmin):
+class NightlyRunAdmin(ReadOnlyTenantAdmin):
     list_display = ["step", "run_date", "trigger", "status", "rows", "duration_ms", "started_at"]
     list_filter = ["status", "step"]
     readonly_fields = [

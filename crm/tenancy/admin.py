@@ -15,13 +15,38 @@ from crm.tenancy.services import tenant_create
 
 
 class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Hidden unless the operator has an active dealership in this session."""
+    """Hidden unless the operator has an active dealership in this session; then scoped to it."""
+
+    def _has_tenant(self) -> bool:
+        return current_tenant_id() is not None
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return current_tenant_id() is not None and super().has_module_permission(request)
+        return self._has_tenant() and super().has_module_permission(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return current_tenant_id() is not None and super().has_view_permission(request, obj)
+        return self._has_tenant() and super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_tenant() and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._has_tenant() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has_tenant() and super().has_delete_permission(request, obj)
+
+
+class ReadOnlyTenantAdmin(TenantScopedAdmin):
+    """For rows that only services may write (they send mail, guard invariants, audit)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class TenantCreateForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -79,25 +104,15 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Membership)
-class MembershipAdmin(TenantScopedAdmin):
+class MembershipAdmin(ReadOnlyTenantAdmin):
+    # Invitations, role changes and deactivation go through the staff pages.
     list_display = ["user", "role", "is_active", "is_service_account", "created_at"]
     list_filter = ["role", "is_active"]
     fields = ["user", "role", "is_active", "is_service_account", "created_at", "deactivated_at"]
 
-    # Read-only: invitations, role changes and deactivation go through the staff pages, whose
-    # services send the email, guard the last tenant admin and write the audit log.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(ApiCredential)
-class ApiCredentialAdmin(TenantScopedAdmin):
+class ApiCredentialAdmin(ReadOnlyTenantAdmin):
     list_display = ["name", "kind", "key_prefix", "last_used_at", "revoked_at"]
     readonly_fields = [
         "kind",
@@ -112,24 +127,9 @@ class ApiCredentialAdmin(TenantScopedAdmin):
         "revoked_at",
     ]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(TenantScopedAdmin):
+class AuditEventAdmin(ReadOnlyTenantAdmin):
     list_display = ["created_at", "actor", "action", "summary", "ip_address"]
     list_filter = ["action"]
     search_fields = ["summary"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
