@@ -96,4 +96,5 @@ bench: db
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean: db-stop
+	@scripts/devredis.sh stop
 	rm -rf .pgdata .redisdata staticfiles .pytest_cache .mypy_cache .ruff_cache

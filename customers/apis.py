@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.filters import SearchFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -36,7 +38,8 @@ class CustomerViewSet(TenantAPIMixin, viewsets.ReadOnlyModelViewSet[Customer]):
     filterset_class = CustomerFilter
     pagination_class = CreatedCursorPagination
     search_fields = ["name", "=mobile", "=external_id"]
-    ordering_fields = ["created_at"]  # cursor pages need a unique, stable order
+    # cursor pages keep their own unique order (-created_at, -id); no ?ordering= here
+    filter_backends = [DjangoFilterBackend, SearchFilter]
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)

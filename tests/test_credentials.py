@@ -121,3 +121,17 @@ def test_each_key_has_its_own_rate_limit(dealer_a, dealer_b, api, monkeypatch):
     assert limited.json()["error"]["code"] == "throttled" and int(limited["Retry-After"]) > 0
     # another key is counted on its own
     assert api(key=dealer_b.raw_key).get("/api/v1/me/").status_code == 200
+
+
+def test_personal_tokens_of_one_person_share_one_rate_limit(dealer_a, api, in_tenant, monkeypatch):
+    from crm.tenancy.services import credential_create
+    from crm.tenancy.throttling import CredentialRateThrottle
+
+    monkeypatch.setattr(CredentialRateThrottle, "THROTTLE_RATES", {"credential": "3/min"})
+    with in_tenant(dealer_a):
+        raws = [
+            credential_create(actor=dealer_a.manager, kind="personal", name=f"t{i}", scopes=["admin:read"])[1]
+            for i in range(2)
+        ]
+    codes = [api(key=raws[i % 2]).get("/api/v1/me/").status_code for i in range(4)]
+    assert codes == [200, 200, 200, 429]

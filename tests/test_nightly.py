@@ -86,12 +86,12 @@ def test_the_fan_out_picks_dealerships_at_their_local_night(dealer_a, dealer_b, 
     dealer_b.tenant.save()
     at = datetime(2026, 11, 22, 18, 30, tzinfo=UTC)  # 02:30 in Shanghai, 00:30 in Urumqi
     monkeypatch.setattr(nightly.timezone, "now", lambda: at)
-    assert tenants_due_tonight() == [dealer_a.tenant.pk]
+    assert tenants_due_tonight() == [(dealer_a.tenant.pk, date(2026, 11, 23))]
     nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="schedule")  # no steps: still recorded
     assert tenants_due_tonight() == []  # already ran tonight: the next beat tick queues nothing
     # a night missed while beat was down is caught up later the same day
     monkeypatch.setattr(nightly.timezone, "now", lambda: at + timedelta(hours=3))  # 05:30 / 03:30
-    assert tenants_due_tonight() == [dealer_b.tenant.pk]
+    assert tenants_due_tonight() == [(dealer_b.tenant.pk, date(2026, 11, 23))]
 
 
 def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatch, steps, in_tenant):
@@ -101,9 +101,11 @@ def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatc
     def one(*, tenant_id: int, run_date: date) -> int:
         return 7
 
-    monkeypatch.setattr(nightly, "tenants_due_tonight", lambda: [dealer_a.tenant.pk])
-    monkeypatch.setattr("crm.core.tasks.tenants_due_tonight", lambda: [dealer_a.tenant.pk])
+    due = [(dealer_a.tenant.pk, date(2026, 11, 23))]
+    monkeypatch.setattr("crm.core.tasks.tenants_due_tonight", lambda: due)
     assert nightly_fan_out_task.delay().get() == [dealer_a.tenant.pk]
+    # a second beat tick before the run record exists queues nothing more
+    assert nightly_fan_out_task.delay().get() == []
     with in_tenant(dealer_a):
         assert NightlyRun.objects.get(step="test.one").rows == 7
         pipeline = NightlyRun.objects.get(step="pipeline")

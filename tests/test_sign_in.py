@@ -126,3 +126,11 @@ def test_the_admin_sign_in_shares_the_lockout(db, client):
     response = client.post("/admin/login/", {"username": "ops", "password": PASSWORD})
     assert response.status_code == 200  # still on the login page: locked
     assert SecurityEvent.objects.filter(kind="locked_out", username="ops").exists()
+
+
+@override_settings(LOGIN_FAILURE_LIMIT=2)
+def test_a_non_staff_user_trying_the_admin_is_not_counted_as_guessing(dealer_a, client):
+    for _ in range(3):
+        client.post("/admin/login/", {"username": dealer_a.manager.user.email, "password": PASSWORD})
+    assert not SecurityEvent.objects.filter(kind="sign_in_failed").exists()
+    assert _sign_in(client, dealer_a.manager.user.email, PASSWORD).status_code == 302

@@ -35,7 +35,9 @@ class LockoutMixin:
         try:
             return super().clean()  # type: ignore[misc,no-any-return]
         except forms.ValidationError:
-            security_event_record(kind=SecurityEvent.Kind.SIGN_IN_FAILED, username=username, meta=meta)
+            # Right password but not allowed here (inactive, not staff for the admin): not a guess.
+            if getattr(self, "user_cache", None) is None:
+                security_event_record(kind=SecurityEvent.Kind.SIGN_IN_FAILED, username=username, meta=meta)
             raise
 
 

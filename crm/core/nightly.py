@@ -143,12 +143,12 @@ def nightly_run_tenant(
 NIGHT_LOCAL_HOUR = 2
 
 
-def tenants_due_tonight() -> list[int]:
+def tenants_due_tonight() -> list[tuple[int, date]]:
     """Active dealerships past their local 02:00 with no scheduled run for today yet.
 
     "Past" rather than "at": a night missed while beat was down is caught up on the next tick.
     """
-    due: list[int] = []
+    due: list[tuple[int, date]] = []
     for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
         local_now = timezone.localtime(timezone.now(), tenant.zone)
         if local_now.hour < NIGHT_LOCAL_HOUR:
@@ -158,5 +158,5 @@ def tenants_due_tonight() -> list[int]:
                 step=PIPELINE, run_date=local_now.date(), trigger=NightlyRun.Trigger.SCHEDULE
             ).exists()
         if not already:
-            due.append(tenant.pk)
+            due.append((tenant.pk, local_now.date()))
     return due

@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import connection
 
 from crm.core.models import NightlyRun
@@ -18,10 +19,13 @@ from crm.tenancy.tasks import tenant_task
 @shared_task(name="core.nightly_fan_out")
 def nightly_fan_out_task() -> list[int]:
     """Beat calls this every 15 minutes; it queues a run for each dealership at its local night."""
-    due = tenants_due_tonight()
-    for tenant_id in due:
-        nightly_tenant_task.delay(tenant_id=tenant_id, trigger=NightlyRun.Trigger.SCHEDULE)
-    return due
+    queued = []
+    for tenant_id, local_date in tenants_due_tonight():
+        # Between queueing and the run record appearing, later beat ticks must not queue again.
+        if cache.add(f"nightly-queued:{tenant_id}:{local_date.isoformat()}", 1, timeout=60 * 60 * 6):
+            nightly_tenant_task.delay(tenant_id=tenant_id, trigger=NightlyRun.Trigger.SCHEDULE)
+            queued.append(tenant_id)
+    return queued
 
 
 @shared_task(

@@ -154,7 +154,9 @@ def member_resend_invitation(
     """Send a fresh set-password link to someone who has not chosen a password yet."""
     _require(actor, "users.manage")
     user = membership.user
-    if user.has_usable_password() or not membership.is_active or membership.is_service_account:
+    if not membership.is_active or membership.is_service_account:
+        raise ApplicationError(_("Reactivate this person before inviting them again."), code="inactive")
+    if user.has_usable_password():
         raise ApplicationError(
             _("This person has already chosen a password; they can use 'Forgot your password?'."), code="not_pending"
         )
@@ -377,18 +379,23 @@ def tenant_settings_update(
     _require(actor, "settings.manage")
     allowed = {"name", "time_zone", "locale", "business_hours", "holidays", "makeup_workdays"}
     with transaction.atomic():
+        changed = {}
         for field, value in changes.items():
             if field not in allowed:
                 raise ApplicationError(_("%(field)s cannot be changed here.") % {"field": field})
-            setattr(tenant, field, value)
+            if getattr(tenant, field) != value:
+                changed[field] = value
+                setattr(tenant, field, value)
+        if not changed:
+            return tenant
         tenant.full_clean()
-        tenant.save(update_fields=sorted(changes))
+        tenant.save(update_fields=sorted(changed))
         audit_record(
             action=AuditAction.TENANT_SETTINGS_CHANGED,
             actor=actor.user,
             target=tenant,
-            summary=", ".join(sorted(changes)),
-            data={k: v for k, v in changes.items() if k != "business_hours"},
+            summary=", ".join(sorted(changed)),
+            data=changed,
             meta=meta,
         )
     return tenant

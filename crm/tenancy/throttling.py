@@ -15,7 +15,10 @@ class CredentialRateThrottle(SimpleRateThrottle):
         credential = getattr(request._request, "credential", None)
         if credential is None:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": credential.pk}
+        # Each integration key has its own budget; a person's personal tokens share one, so
+        # creating more tokens does not raise anyone's limit.
+        ident = f"user-{credential.membership.user_id}" if credential.kind == "personal" else f"key-{credential.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class UserRateThrottle(SimpleRateThrottle):
