@@ -63,6 +63,9 @@ class Customer(TenantOwnedModel):
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.INDIVIDUAL)
     name = models.CharField(_("name"), max_length=100)
     mobile = models.CharField(_("mobile"), max_length=16, blank=True, validators=[validate_e164_mobile])
+    mobile_secondary = models.CharField(
+        _("second mobile"), max_length=16, blank=True, validators=[validate_e164_mobile]
+    )
     id_number = models.CharField(_("ID number"), max_length=18, blank=True, validators=[validate_id_number])
     gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices, blank=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
@@ -92,6 +95,14 @@ class Customer(TenantOwnedModel):
     churn_reason = models.CharField(_("reason lost"), max_length=200, blank=True)
     tags = ArrayField(models.CharField(max_length=30), default=list, blank=True, verbose_name=_("tags"))
     external_id = models.CharField(_("DMS id"), max_length=64, blank=True)
+    # Kept current by the services that write orders and touchpoints (and by imports, set-based):
+    # lists filter and sort on it without scanning history.
+    last_visit_on = models.DateField(_("last visit"), null=True, blank=True, editable=False)
+    # A customer merged into another stays as a tombstone, so DMS ids that pointed here still
+    # resolve to the surviving record; tombstones are hidden from every list.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -110,8 +121,14 @@ class Customer(TenantOwnedModel):
         ]
         indexes = [
             models.Index(fields=["tenant", "mobile"], name="customer_tenant_mobile"),
-            models.Index(fields=["tenant", "owner"], name="customer_tenant_owner"),
-            models.Index(fields=["tenant", "name"], name="customer_tenant_name"),
+            models.Index(fields=["tenant", "owner", "-created_at"], name="customer_tenant_owner"),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="customer_tenant_created"),
+            models.Index(fields=["tenant", "last_visit_on"], name="customer_tenant_last_visit"),
+            # name-prefix search ("王…"); the mobile-tail index ("…5678", on reverse(mobile)) is
+            # created in migration 0002 with SQL, as Django cannot express it
+            models.Index(
+                fields=["tenant", "name"], opclasses=["int8_ops", "varchar_pattern_ops"], name="customer_name_prefix"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -142,6 +159,8 @@ class Vehicle(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "plate"], name="vehicle_tenant_plate"),
             models.Index(fields=["tenant", "customer"], name="vehicle_tenant_customer"),
+            # "车架号后六位" (search by the VIN's last characters) uses vehicle_vin_tail on reverse(vin),
+            # created in migration 0002 with SQL
         ]
 
     def __str__(self) -> str:
@@ -195,3 +214,142 @@ class Order(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.ordered_on} ¥{self.amount}"
+
+
+class Touchpoint(TenantOwnedModel):
+    """Every contact with a customer — a "moment of truth" — and how it went."""
+
+    class Channel(models.TextChoices):
+        CALL = "call", _("Phone call")
+        VISIT = "visit", _("Visit")
+        SHOWROOM = "showroom", _("Showroom")
+        WECHAT = "wechat", _("WeChat")
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("Email")
+        TEST_DRIVE = "test_drive", _("Test drive")
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", _("Outbound")
+        INBOUND = "inbound", _("Inbound")
+
+    class Outcome(models.TextChoices):
+        REACHED = "reached", _("Reached")
+        NO_ANSWER = "no_answer", _("No answer")
+        CALLBACK = "callback", _("Asked to call back")
+        APPOINTMENT = "appointment", _("Appointment made")
+        NOT_INTERESTED = "not_interested", _("Not interested")
+        COMPLAINT = "complaint", _("Raised a complaint")
+        OTHER = "other", _("Other")
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="touchpoints", verbose_name=_("customer")
+    )
+    vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.PROTECT, null=True, blank=True, related_name="touchpoints", verbose_name=_("vehicle")
+    )
+    channel = models.CharField(_("channel"), max_length=12, choices=Channel.choices)
+    direction = models.CharField(_("direction"), max_length=10, choices=Direction.choices, default=Direction.OUTBOUND)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    notes = models.TextField(_("notes"), blank=True, max_length=4000)
+    staff = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("staff member")
+    )
+    occurred_at = models.DateTimeField(_("time"), default=timezone.now)
+    external_id = models.CharField(_("external id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("touchpoint")
+        verbose_name_plural = _("touchpoints")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="touchpoint_external_id_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "customer", "-occurred_at"], name="touchpoint_customer_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.occurred_at:%Y-%m-%d} {self.get_outcome_display()}"
+
+
+class MileageReading(TenantOwnedModel):
+    """Odometer readings over time; maintenance reminders estimate mileage from them."""
+
+    class Source(models.TextChoices):
+        ORDER = "order", _("Service order")
+        TOUCHPOINT = "touchpoint", _("Contact")
+        MANUAL = "manual", _("Entered by hand")
+        IMPORT = "import", _("Import")
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="mileage_readings")
+    read_on = models.DateField(_("date"))
+    km = models.PositiveIntegerField(_("mileage (km)"))
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices, default=Source.MANUAL)
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("mileage reading")
+        verbose_name_plural = _("mileage readings")
+        indexes = [models.Index(fields=["tenant", "vehicle", "read_on"], name="mileage_vehicle_date")]
+
+
+class VehicleOwnership(TenantOwnedModel):
+    """Who owned a vehicle when; the open row (ended_on empty) is the current owner."""
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="ownerships")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="vehicle_ownerships")
+    started_on = models.DateField(_("from"))
+    ended_on = models.DateField(_("until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("vehicle ownership")
+        verbose_name_plural = _("vehicle ownerships")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "vehicle"],
+                condition=models.Q(ended_on__isnull=True),
+                name="vehicle_one_current_owner",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "customer"], name="ownership_tenant_customer")]
+
+
+class ImportJob(TenantOwnedModel):
+    """One uploaded file: validated in full first (preview), then committed all-or-nothing."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", _("Customers")
+        VEHICLES = "vehicles", _("Vehicles")
+        ORDERS = "orders", _("Orders")
+
+    class Status(models.TextChoices):
+        VALIDATING = "validating", _("Checking the file")
+        INVALID = "invalid", _("Has errors")
+        READY = "ready", _("Ready to import")
+        IMPORTING = "importing", _("Importing")
+        DONE = "done", _("Imported")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.VALIDATING)
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("rows processed"), default=0)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    errors = models.JSONField(_("row errors"), default=list, blank=True)  # first 1,000: {row, column, message}
+    result = models.JSONField(_("result"), default=dict, blank=True)  # {"created": n, "updated": n, "unchanged": n}
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="importjob_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.get_status_display()})"

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Reverse
 
 from crm.core.errors import NotAllowed
 from crm.tenancy.models import Membership
-from customers.models import Customer
+from customers.models import Customer, Vehicle
 from customers.validators import mask_id_number, mask_mobile, normalize_plate
 
 
 def customer_visible_to(*, viewer: Membership) -> QuerySet[Customer]:
-    """Customers the viewer may see: the whole dealership, or only their own book."""
-    queryset = Customer.objects.select_related("owner__user")
+    """Customers the viewer may see: the whole dealership, or only their own book.
+
+    Merged tombstones are never listed.
+    """
+    queryset = Customer.objects.filter(merged_into__isnull=True).select_related("owner__user")
     if viewer.can("customers.view_all"):
         return queryset
     if viewer.can("customers.view_own"):
@@ -23,17 +31,91 @@ def customer_visible_to(*, viewer: Membership) -> QuerySet[Customer]:
     return queryset.none()
 
 
+_PLATE_SHAPE = re.compile(r"^[\u4e00-\u9fff][A-Za-z][·.\s-]?[A-Za-z0-9]{5,6}$")
+_VIN_TAIL = re.compile(r"^[A-HJ-NPR-Za-hj-npr-z0-9]{6,16}$")
+
+
+def customer_search_ids(*, query: str) -> QuerySet[Any] | None:
+    """Ids of customers matching `query`, chosen by its shape so that each search uses one index:
+
+    a plate (粤B·12345) → vehicles by plate; 17 letters and digits → by VIN; 4+ digits → mobile
+    ending with them; 6-16 letters and digits mixed → VIN ending with them (车架号后六位);
+    anything else → name prefix or DMS id. None when the query is empty.
+    """
+    query = query.strip()
+    if not query:
+        return None
+    if _PLATE_SHAPE.match(query):
+        with contextlib.suppress(ValidationError):
+            return Vehicle.objects.filter(plate=normalize_plate(query)).values("customer_id")
+    compact = query.replace(" ", "").replace("-", "")
+    if len(compact) == 17 and compact.isalnum():
+        return Vehicle.objects.filter(vin=compact.upper()).values("customer_id")
+    digits = compact.removeprefix("+86")
+    if digits.isdigit() and len(digits) >= 4:
+        return (
+            Customer.objects.annotate(mobile_reversed=Reverse("mobile"))
+            .filter(mobile_reversed__startswith=digits[::-1])
+            .values("pk")
+        )
+    if _VIN_TAIL.match(compact) and any(c.isdigit() for c in compact) and any(c.isalpha() for c in compact):
+        return (
+            Vehicle.objects.annotate(vin_reversed=Reverse("vin"))
+            .filter(vin_reversed__startswith=compact.upper()[::-1])
+            .values("customer_id")
+        )
+    return Customer.objects.filter(Q(name__startswith=query) | Q(external_id=query)).values("pk")
+
+
 def customer_search(queryset: QuerySet[Customer], *, query: str) -> QuerySet[Customer]:
-    """Find by name prefix, DMS id, mobile (7+ digits, matched from the end), plate or VIN."""
-    condition = Q(name__startswith=query) | Q(external_id=query)
-    digits = "".join(ch for ch in query if ch.isdigit())
-    if len(digits) >= 7:
-        condition |= Q(mobile__endswith=digits)
-    with contextlib.suppress(ValidationError):  # not a plate: search the other fields
-        condition |= Q(vehicles__plate=normalize_plate(query))
-    if len(query) == 17:
-        condition |= Q(vehicles__vin=query.upper())
-    return queryset.filter(condition).distinct()
+    ids = customer_search_ids(query=query)
+    return queryset if ids is None else queryset.filter(pk__in=ids)
+
+
+SORTS = {
+    "newest": ("-created_at", "-id"),
+    "name": ("name", "id"),
+    "last_visit": ("-last_visit_on", "-id"),
+    "stale": ("last_visit_on", "id"),
+}
+CONSENT_FIELDS = {"call": "consent_call", "sms": "consent_sms", "wechat": "consent_wechat", "email": "consent_email"}
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    """The list filters shared by the customer page, its export and the API."""
+
+    q: str = ""
+    lifecycle_stage: str = ""
+    relationship_class: str = ""
+    owner: int | None = None
+    tag: str = ""
+    list_flag: str = ""
+    consent: str = ""  # call / sms / wechat / email: only customers who allow that channel
+    last_visit_from: date | None = None
+    last_visit_to: date | None = None
+    sort: str = "newest"
+
+
+def customer_list(*, viewer: Membership, filters: CustomerFilters) -> QuerySet[Customer]:
+    queryset = customer_search(customer_visible_to(viewer=viewer), query=filters.q)
+    if filters.lifecycle_stage:
+        queryset = queryset.filter(lifecycle_stage=filters.lifecycle_stage)
+    if filters.relationship_class:
+        queryset = queryset.filter(relationship_class=filters.relationship_class)
+    if filters.owner:
+        queryset = queryset.filter(owner_id=filters.owner)
+    if filters.tag:
+        queryset = queryset.filter(tags__contains=[filters.tag])
+    if filters.list_flag:
+        queryset = queryset.filter(list_flag=filters.list_flag)
+    if filters.consent in CONSENT_FIELDS:
+        queryset = queryset.filter(**{CONSENT_FIELDS[filters.consent]: True})
+    if filters.last_visit_from:
+        queryset = queryset.filter(last_visit_on__gte=filters.last_visit_from)
+    if filters.last_visit_to:
+        queryset = queryset.filter(last_visit_on__lte=filters.last_visit_to)
+    return queryset.order_by(*SORTS.get(filters.sort, SORTS["newest"]))
 
 
 def customer_get_visible(*, viewer: Membership, customer_id: int) -> Customer:
@@ -50,7 +132,7 @@ def customer_masked_value(*, viewer: Membership, customer: Customer, field: str)
     value: str = getattr(customer, field)
     if customer_shows_full_pii(viewer=viewer, customer=customer):
         return value
-    if field == "mobile":
+    if field in ("mobile", "mobile_secondary"):
         return mask_mobile(value)
     if field == "id_number":
         return mask_id_number(value)
@@ -59,3 +141,18 @@ def customer_masked_value(*, viewer: Membership, customer: Customer, field: str)
 
 def customer_count_owned_by(*, membership: Membership) -> int:
     return Customer.objects.filter(owner=membership).count()
+
+
+def customer_find_duplicates(*, mobile: str = "", vin: str = "", exclude_id: int | None = None) -> list[Customer]:
+    """Possible duplicates of a new or edited record: same mobile, or owns the same VIN."""
+    condition = Q()
+    if mobile:
+        condition |= Q(mobile=mobile) | Q(mobile_secondary=mobile)
+    if vin:
+        condition |= Q(pk__in=Vehicle.objects.filter(vin=vin.strip().upper()).values("customer_id"))
+    if not condition:
+        return []
+    queryset = Customer.objects.filter(condition, merged_into__isnull=True)
+    if exclude_id:
+        queryset = queryset.exclude(pk=exclude_id)
+    return list(queryset.select_related("owner__user")[:10])

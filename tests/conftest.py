@@ -212,9 +212,13 @@ def dealer_b(db) -> Dealership:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def dealer_a(db, dealer_b) -> Dealership:  # type: ignore[no-untyped-def]
-    # Built after B, past a jump in every sequence: no id of A's is also an id of B's.
-    bump_sequences(_owner_settings(), connections["default"].settings_dict["NAME"])
-    return build_dealership("dealer-a", "甲店 Dealer A", variant=1)
+    # Built after B, between two jumps in every sequence: no id of A's is also an id of any row
+    # B had before or creates later (the isolation suite's attackers create rows of their own).
+    name = connections["default"].settings_dict["NAME"]
+    bump_sequences(_owner_settings(), name)
+    dealer = build_dealership("dealer-a", "甲店 Dealer A", variant=1)
+    bump_sequences(_owner_settings(), name)
+    return dealer
 
 
 @pytest.fixture

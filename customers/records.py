@@ -1,0 +1,442 @@
+"""Every write to customer records: customers, vehicles, orders, touchpoints, merges.
+
+(Tenancy-sensitive actions — reveal, hand-over, audit of reads — live in services.py.)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.core.errors import ApplicationError, NotAllowed
+from crm.tenancy.audit import RequestMeta, audit_record
+from crm.tenancy.models import AuditAction, Membership
+from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
+from customers.models import Customer, ListFlag, MileageReading, Order, Touchpoint, Vehicle, VehicleOwnership
+from customers.normalize import normalize_fields
+
+CUSTOMER_FIELDS = (
+    "kind",
+    "name",
+    "mobile",
+    "mobile_secondary",
+    "id_number",
+    "gender",
+    "birthday",
+    "province",
+    "city",
+    "district",
+    "address",
+    "source",
+    "consent_call",
+    "consent_sms",
+    "consent_wechat",
+    "consent_email",
+    "relationship_class",
+    "lifecycle_stage",
+    "churn_reason",
+    "tags",
+    "external_id",
+    "owner",
+)
+VEHICLE_FIELDS = (
+    "vin",
+    "plate",
+    "brand",
+    "series",
+    "model_name",
+    "model_year",
+    "colour",
+    "purchase_date",
+    "warranty_end",
+    "external_id",
+)
+ORDER_FIELDS = ("kind", "status", "ordered_on", "amount", "vehicle", "staff", "mileage_km", "external_id")
+IN_PERSON = (Touchpoint.Channel.VISIT, Touchpoint.Channel.SHOWROOM, Touchpoint.Channel.TEST_DRIVE)
+
+
+def _require(actor: Membership, capability: str) -> None:
+    if not actor.can(capability):
+        raise NotAllowed(_("Your role may not do this."))
+
+
+def _apply(instance: Any, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = set(data) - set(allowed)
+    if unknown:
+        raise ApplicationError(
+            _("Unknown fields."), fields={f: [_("Not a field you can set.")] for f in sorted(unknown)}
+        )
+    for field, value in data.items():
+        setattr(instance, field, value)
+
+
+def _save(instance: Any, *, unique_message: str) -> None:
+    instance.full_clean(exclude=["tenant"])
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        # a concurrent insert won the unique constraint between full_clean and save
+        raise ApplicationError(unique_message, code="duplicate") from None
+
+
+def _check_owner(actor: Membership, owner: Membership | None) -> None:
+    if owner is None:
+        return
+    if owner.is_service_account or not owner.is_active:
+        raise ApplicationError(
+            _("Choose an active staff member."), fields={"owner": [_("Not an active staff member.")]}
+        )
+    if actor.role in ROLES_WITH_OWN_BOOK and owner.pk != actor.pk:
+        raise NotAllowed(_("You can only keep customers in your own book."))
+
+
+@transaction.atomic
+def customer_create(*, actor: Membership, data: dict[str, Any], meta: RequestMeta | None = None) -> Customer:
+    _require(actor, "customers.edit")
+    data = normalize_fields(data)
+    if "owner" not in data and actor.role in ROLES_WITH_OWN_BOOK:
+        data["owner"] = actor  # a consultant's new customer is in their own book
+    _check_owner(actor, data.get("owner"))
+    customer = Customer()
+    _apply(customer, data, CUSTOMER_FIELDS)
+    _save(customer, unique_message=_("A customer with this DMS id exists already."))
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, actor: Membership, customer: Customer, data: dict[str, Any]) -> Customer:
+    _require(actor, "customers.edit")
+    data = normalize_fields(data)
+    if "owner" in data and data["owner"] != customer.owner:
+        if not actor.can("customers.reassign"):
+            raise NotAllowed(_("Your role may not hand customers over."))
+        _check_owner(actor, data["owner"])
+    _apply(customer, data, CUSTOMER_FIELDS)
+    _save(customer, unique_message=_("A customer with this DMS id exists already."))
+    return customer
+
+
+@transaction.atomic
+def customer_set_list_flag(
+    *, actor: Membership, customer: Customer, flag: str, reason: str, meta: RequestMeta | None = None
+) -> Customer:
+    """Red list (favour) or black list (avoid: fraud, abuse, bad debt); a reason is required."""
+    _require(actor, "customers.list_flag")
+    if flag not in ListFlag.values:
+        raise ApplicationError(_("Unknown list."), fields={"flag": [_("Choose red, black or none.")]})
+    if flag and not reason.strip():
+        raise ApplicationError(_("Say why."), fields={"reason": [_("A reason is required.")]})
+    before = customer.list_flag
+    customer.list_flag, customer.list_reason = flag, reason.strip() if flag else ""
+    customer.list_set_by = actor.user if flag else None
+    customer.save(update_fields=["list_flag", "list_reason", "list_set_by", "updated_at"])
+    audit_record(
+        action=AuditAction.CUSTOMER_LISTED,
+        actor=actor.user,
+        target=customer,
+        summary=f"{customer.name}: {before or '-'} → {flag or '-'}",
+        data={"from": before, "to": flag, "reason": customer.list_reason},
+        meta=meta,
+    )
+    return customer
+
+
+def customer_refresh_last_visit(*, customer_ids: list[int]) -> None:
+    """Recompute last_visit_on (latest non-reversed order or in-person contact), set-based."""
+    if not customer_ids:
+        return
+    orders = dict(
+        Order.objects.filter(customer_id__in=customer_ids)
+        .exclude(status=Order.Status.REVERSED)
+        .values("customer_id")
+        .annotate(last=Max("ordered_on"))
+        .values_list("customer_id", "last")
+    )
+    visits = dict(
+        Touchpoint.objects.filter(customer_id__in=customer_ids, channel__in=IN_PERSON)
+        .values("customer_id")
+        .annotate(last=Max("occurred_at"))
+        .values_list("customer_id", "last")
+    )
+    for customer_id in customer_ids:
+        candidates = [d for d in (orders.get(customer_id), visits.get(customer_id)) if d is not None]
+        days = [timezone.localdate(d) if hasattr(d, "hour") else d for d in candidates]
+        Customer.objects.filter(pk=customer_id).update(last_visit_on=max(days) if days else None)
+
+
+@transaction.atomic
+def touchpoint_log(
+    *,
+    actor: Membership,
+    customer: Customer,
+    channel: str,
+    outcome: str,
+    direction: str = Touchpoint.Direction.OUTBOUND,
+    notes: str = "",
+    vehicle: Vehicle | None = None,
+    occurred_at: Any = None,
+    external_id: str = "",
+) -> Touchpoint:
+    """Record a contact ("log a call" is channel=call) and keep last_visit_on current."""
+    if vehicle is not None and vehicle.customer_id != customer.pk:
+        raise ApplicationError(
+            _("That vehicle belongs to another customer."), fields={"vehicle": [_("Not this customer's.")]}
+        )
+    touchpoint = Touchpoint(
+        customer=customer,
+        vehicle=vehicle,
+        channel=channel,
+        outcome=outcome,
+        direction=direction,
+        notes=notes,
+        staff=actor if not actor.is_service_account else None,
+        occurred_at=occurred_at or timezone.now(),
+        external_id=external_id,
+    )
+    if occurred_at is not None and occurred_at > timezone.now() + timezone.timedelta(minutes=5):
+        raise ApplicationError(_("A contact cannot be in the future."), fields={"occurred_at": [_("In the future.")]})
+    _save(touchpoint, unique_message=_("A contact with this external id exists already."))
+    if channel in IN_PERSON:
+        customer_refresh_last_visit(customer_ids=[customer.pk])
+    return touchpoint
+
+
+@transaction.atomic
+def vehicle_create(
+    *, actor: Membership, customer: Customer, data: dict[str, Any], mileage_km: int | None = None
+) -> Vehicle:
+    _require(actor, "customers.edit")
+    data = normalize_fields(data)
+    vehicle = Vehicle(customer=customer)
+    _apply(vehicle, data, VEHICLE_FIELDS)
+    _save(vehicle, unique_message=_("A vehicle with this VIN exists already."))
+    VehicleOwnership.objects.create(
+        vehicle=vehicle, customer=customer, started_on=vehicle.purchase_date or timezone.localdate()
+    )
+    if mileage_km is not None:
+        mileage_record(
+            vehicle=vehicle, km=mileage_km, read_on=timezone.localdate(), source=MileageReading.Source.MANUAL
+        )
+    return vehicle
+
+
+@transaction.atomic
+def vehicle_update(*, actor: Membership, vehicle: Vehicle, data: dict[str, Any]) -> Vehicle:
+    _require(actor, "customers.edit")
+    data = normalize_fields(data)
+    _apply(vehicle, data, VEHICLE_FIELDS)
+    _save(vehicle, unique_message=_("A vehicle with this VIN exists already."))
+    return vehicle
+
+
+@transaction.atomic
+def vehicle_transfer(*, actor: Membership, vehicle: Vehicle, new_owner: Customer, on: date | None = None) -> Vehicle:
+    """The vehicle changes hands (sold on, family transfer): close the old ownership, open a new one."""
+    _require(actor, "customers.edit")
+    on = on or timezone.localdate()
+    if new_owner.pk == vehicle.customer_id:
+        return vehicle
+    VehicleOwnership.objects.filter(vehicle=vehicle, ended_on__isnull=True).update(ended_on=on)
+    VehicleOwnership.objects.create(vehicle=vehicle, customer=new_owner, started_on=on)
+    vehicle.customer = new_owner
+    vehicle.save(update_fields=["customer"])
+    return vehicle
+
+
+def mileage_record(
+    *, vehicle: Vehicle, km: int, read_on: date, source: str, order: Order | None = None
+) -> MileageReading:
+    """Add an odometer reading; one lower than an earlier reading is refused (a typo, or a new dashboard)."""
+    earlier_max = MileageReading.objects.filter(vehicle=vehicle, read_on__lte=read_on).aggregate(m=Max("km"))["m"] or 0
+    if km < earlier_max:
+        raise ApplicationError(
+            _("%(km)s km is less than an earlier reading (%(max)s km).") % {"km": km, "max": earlier_max},
+            fields={"mileage_km": [_("Lower than an earlier reading.")]},
+        )
+    reading = MileageReading.objects.create(vehicle=vehicle, km=km, read_on=read_on, source=source, order=order)
+    latest = MileageReading.objects.filter(vehicle=vehicle).order_by("-read_on", "-km").first()
+    if latest is not None and vehicle.mileage_km != latest.km:
+        vehicle.mileage_km = latest.km
+        vehicle.save(update_fields=["mileage_km"])
+    return reading
+
+
+@transaction.atomic
+def order_create(*, actor: Membership, customer: Customer, data: dict[str, Any]) -> Order:
+    _require(actor, "customers.edit")
+    order = Order(customer=customer)
+    _apply(order, data, ORDER_FIELDS)
+    if order.vehicle is not None and order.vehicle.customer_id != customer.pk:
+        raise ApplicationError(
+            _("That vehicle belongs to another customer."), fields={"vehicle": [_("Not this customer's.")]}
+        )
+    _save(order, unique_message=_("An order with this DMS id exists already."))
+    if order.vehicle is not None and order.mileage_km:
+        mileage_record(
+            vehicle=order.vehicle, km=order.mileage_km, read_on=order.ordered_on, source="order", order=order
+        )
+    customer_refresh_last_visit(customer_ids=[customer.pk])
+    return order
+
+
+@transaction.atomic
+def order_reverse(*, actor: Membership, order: Order) -> Order:
+    """A reversed order stays in history but counts for nothing (spend, visits, points)."""
+    _require(actor, "customers.edit")
+    if order.status != Order.Status.REVERSED:
+        order.status = Order.Status.REVERSED
+        order.save(update_fields=["status"])
+        customer_refresh_last_visit(customer_ids=[order.customer_id])
+    return order
+
+
+# --- Bulk upsert of orders from a DMS -----------------------------------------------------------
+
+BULK_LIMIT = 1000
+
+
+def _order_item(item: dict[str, Any]) -> tuple[dict[str, Any], Customer | None, Vehicle | None]:
+    errors: dict[str, list[str]] = {}
+    external_id = str(item.get("external_id") or "").strip()
+    if not external_id:
+        errors["external_id"] = [_("Required: orders are matched on it.")]
+    customer = None
+    customer_ref = item.get("customer_external_id")
+    if customer_ref:
+        customer = Customer.objects.filter(external_id=str(customer_ref)).first()
+        while customer is not None and customer.merged_into_id:
+            customer = Customer.objects.get(pk=customer.merged_into_id)
+        if customer is None:
+            errors["customer_external_id"] = [_("No customer with this DMS id.")]
+    else:
+        errors["customer_external_id"] = [_("Required.")]
+    vehicle = None
+    if item.get("vin"):
+        vehicle = Vehicle.objects.filter(vin=str(item["vin"]).strip().upper()).first()
+        if vehicle is None:
+            errors["vin"] = [_("No vehicle with this VIN.")]
+    if errors:
+        raise ValidationError(errors)
+    values = {
+        "kind": item.get("kind"),
+        "status": item.get("status") or Order.Status.COMPLETED,
+        "ordered_on": item.get("ordered_on"),
+        "amount": item.get("amount"),
+        "mileage_km": item.get("mileage_km"),
+        "external_id": external_id,
+        "vehicle": vehicle,
+    }
+    return values, customer, vehicle
+
+
+def orders_bulk_upsert(*, actor: Membership, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Create or update orders keyed by external_id. Each item stands alone: valid items are
+    written, invalid ones come back with their errors. Sending the same batch again changes nothing.
+    """
+    _require(actor, "customers.edit")
+    if len(items) > BULK_LIMIT:
+        raise ApplicationError(
+            _("At most %(n)d orders per request.") % {"n": BULK_LIMIT}, fields={"items": [_("Too many.")]}
+        )
+    results: list[dict[str, Any]] = []
+    touched: set[int] = set()
+    for index, item in enumerate(items):
+        try:
+            with transaction.atomic():
+                values, customer, _vehicle = _order_item(item)
+                order = Order.objects.filter(external_id=values["external_id"]).first()
+                if order is None:
+                    order = Order(customer=customer, **values)
+                    status = "created"
+                else:
+                    before = {k: getattr(order, k) for k in values} | {"customer": order.customer_id}
+                    for key, value in values.items():
+                        setattr(order, key, value)
+                    order.customer = customer  # type: ignore[assignment]
+                    order.full_clean(exclude=["tenant"])
+                    after = {k: getattr(order, k) for k in values} | {"customer": order.customer_id}
+                    status = "unchanged" if before == after else "updated"
+                order.full_clean(exclude=["tenant"])
+                if status != "unchanged":
+                    order.save()
+                    touched.add(order.customer_id)
+            results.append({"index": index, "external_id": values["external_id"], "status": status, "id": order.pk})
+        except ValidationError as error:
+            fields = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+            results.append(
+                {"index": index, "external_id": item.get("external_id"), "status": "error", "errors": fields}
+            )
+    with transaction.atomic():
+        customer_refresh_last_visit(customer_ids=sorted(touched))
+    return results
+
+
+# --- Merging duplicates -----------------------------------------------------------------------
+
+# Other apps that keep rows per customer register a function moving them: fn(survivor, duplicate).
+MERGE_HOOKS: list[Any] = []
+
+FILL_BLANKS = (
+    "mobile",
+    "mobile_secondary",
+    "id_number",
+    "gender",
+    "birthday",
+    "province",
+    "city",
+    "district",
+    "address",
+    "external_id",
+    "churn_reason",
+)
+
+
+@transaction.atomic
+def customer_merge(
+    *, actor: Membership, survivor: Customer, duplicate: Customer, meta: RequestMeta | None = None
+) -> Customer:
+    """Fold `duplicate` into `survivor`: all history moves over, blanks are filled, the duplicate
+    stays as a tombstone pointing at the survivor (so its DMS id still resolves)."""
+    _require(actor, "customers.merge")
+    if survivor.pk == duplicate.pk:
+        raise ApplicationError(_("Choose two different customers."))
+    if duplicate.merged_into_id or survivor.merged_into_id:
+        raise ApplicationError(_("One of these records was merged already."), code="already_merged")
+    moved = {
+        "vehicles": Vehicle.objects.filter(customer=duplicate).update(customer=survivor),
+        "orders": Order.objects.filter(customer=duplicate).update(customer=survivor),
+        "touchpoints": Touchpoint.objects.filter(customer=duplicate).update(customer=survivor),
+        "ownerships": VehicleOwnership.objects.filter(customer=duplicate).update(customer=survivor),
+    }
+    for hook in MERGE_HOOKS:
+        moved.update(hook(survivor=survivor, duplicate=duplicate) or {})
+    snapshot = {f: str(getattr(duplicate, f)) for f in ("name", "external_id", "owner_id", "created_at")}
+    dup_external_id = duplicate.external_id
+    duplicate.external_id = ""  # frees the unique DMS id for the survivor when it has none
+    duplicate.merged_into = survivor
+    duplicate.save(update_fields=["external_id", "merged_into", "updated_at"])
+    for field in FILL_BLANKS:
+        if not getattr(survivor, field):
+            setattr(survivor, field, dup_external_id if field == "external_id" else getattr(duplicate, field))
+    survivor.tags = sorted(set(survivor.tags) | set(duplicate.tags))
+    if not survivor.list_flag and duplicate.list_flag:
+        survivor.list_flag, survivor.list_reason = duplicate.list_flag, duplicate.list_reason
+    survivor.full_clean(exclude=["tenant"])
+    survivor.save()
+    customer_refresh_last_visit(customer_ids=[survivor.pk])
+    audit_record(
+        action=AuditAction.CUSTOMERS_MERGED,
+        actor=actor.user,
+        target=survivor,
+        summary=f"{duplicate.name} → {survivor.name}",
+        data={"duplicate": duplicate.pk, "moved": moved, "was": snapshot},
+        meta=meta,
+    )
+    return survivor
