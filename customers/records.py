@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -200,7 +200,7 @@ def touchpoint_log(
         occurred_at=occurred_at or timezone.now(),
         external_id=external_id,
     )
-    if occurred_at is not None and occurred_at > timezone.now() + timezone.timedelta(minutes=5):
+    if occurred_at is not None and occurred_at > timezone.now() + timedelta(minutes=5):
         raise ApplicationError(_("A contact cannot be in the future."), fields={"occurred_at": [_("In the future.")]})
     _save(touchpoint, unique_message=_("A contact with this external id exists already."))
     if channel in IN_PERSON:

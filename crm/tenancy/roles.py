@@ -38,6 +38,18 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
         _("Create and edit customers you can see"),
         frozenset({Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.INTEGRATION}),
     ),
+    "customers.merge": (
+        _("Merge duplicate customer records"),
+        frozenset({Role.MANAGER, Role.CR_AGENT}),
+    ),
+    "customers.list_flag": (
+        _("Put customers on the red or black list"),
+        frozenset({Role.MANAGER, Role.CR_AGENT}),
+    ),
+    "customers.import": (
+        _("Import customers, vehicles and orders from files"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.TENANT_ADMIN}),
+    ),
     "customers.reveal_pii": (
         _("Show a masked mobile or ID number in full (audited)"),
         frozenset({Role.MANAGER, Role.CR_AGENT}),
