@@ -20,6 +20,8 @@ urlpatterns = [
     path("settings/nightly/", core_views.nightly_runs, name="nightly_runs"),
     path("permissions/", tenancy_views.permission_matrix, name="permissions"),
     path("customers/", include("customers.urls")),
+    path("customers/", include("customers.import_urls")),
+    path("customers/", include("customers.quality_urls")),
     path("api/v1/", include("crm.api.urls", namespace="v1")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -103,6 +103,12 @@ class Customer(TenantOwnedModel):
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
     )
+    # Customer information accuracy (客户信息准确率): 100 = complete and valid. Computed by
+    # customers.quality (nightly for everyone, at once for a record that was edited).
+    quality_score = models.PositiveSmallIntegerField(_("data quality"), null=True, blank=True, editable=False)
+    quality_issues = ArrayField(
+        models.CharField(max_length=32), default=list, blank=True, editable=False, verbose_name=_("data issues")
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -124,6 +130,7 @@ class Customer(TenantOwnedModel):
             models.Index(fields=["tenant", "owner", "-created_at"], name="customer_tenant_owner"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="customer_tenant_created"),
             models.Index(fields=["tenant", "last_visit_on"], name="customer_tenant_last_visit"),
+            models.Index(fields=["tenant", "quality_score", "id"], name="customer_tenant_quality"),
             # name-prefix search ("王…"); the mobile-tail index ("…5678", on reverse(mobile)) is
             # created in migration 0002 with SQL, as Django cannot express it
             models.Index(
@@ -353,3 +360,21 @@ class ImportJob(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.get_status_display()})"
+
+
+class DataQualitySnapshot(TenantOwnedModel):
+    """The dealership's customer information accuracy after each nightly computation."""
+
+    computed_on = models.DateField(_("date"))
+    customers = models.PositiveIntegerField(_("customers"))
+    accurate = models.PositiveIntegerField(_("customers without issues"))
+    average_score = models.DecimalField(_("average score"), max_digits=5, decimal_places=2)
+    issue_counts = models.JSONField(_("issues"), default=dict)  # {"missing_birthday": 120, ...}
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("data quality snapshot")
+        verbose_name_plural = _("data quality snapshots")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "computed_on"], name="dataquality_one_per_day"),
+        ]

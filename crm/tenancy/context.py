@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
@@ -76,6 +77,16 @@ def request_tenant_scope() -> Iterator[None]:
         yield
     finally:
         _current_tenant_id.reset(token)
+
+
+def stream_in_tenant(tenant_id: int, chunks: Iterator[Any]) -> Iterator[Any]:
+    """Wrap a generator that reads tenant data for a StreamingHttpResponse.
+
+    The response body is produced after the request's transaction has closed, so the generator
+    runs inside a tenant_context of its own. Mark the response `crm_tenant_safe = True`.
+    """
+    with tenant_context(tenant_id):
+        yield from chunks
 
 
 def tenant_activate(tenant_id: int, *, using: str = DEFAULT_DB_ALIAS) -> None:

@@ -61,7 +61,9 @@ class TenantMiddleware:
                 if request.user.is_authenticated:
                     _activate_session_membership(request, int(request.user.pk))
                 response = self.get_response(request)
-                if getattr(response, "streaming", False):
+                if getattr(response, "streaming", False) and not getattr(response, "crm_tenant_safe", False):
+                    # The request's transaction (and its tenant) ends when this block does;
+                    # see crm.tenancy.context.stream_in_tenant for streaming that reads rows.
                     raise RuntimeError("Streaming responses must render inside their own tenant_context().")
                 return response
         finally:

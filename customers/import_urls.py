@@ -1,0 +1,5 @@
+"""URL patterns of customers.import_views (filled in by that feature)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
