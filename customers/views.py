@@ -1,18 +1,37 @@
-"""Customer pages: the list (own book or whole dealership) and the customer page with masked numbers."""
+"""Customer pages: the list, the customer page with its timeline, create/edit with a duplicate
+warning, log a contact, vehicles and mileage, red/black list, and merging duplicates."""
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.core.errors import ApplicationError
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of
 from crm.tenancy.models import Membership
-from customers import selectors, services
-from customers.models import LifecycleStage
+from customers import records, selectors, services
+from customers.forms import (
+    CustomerFilterForm,
+    CustomerForm,
+    ListFlagForm,
+    MergeForm,
+    MileageForm,
+    TouchpointForm,
+    VehicleForm,
+)
+from customers.models import Customer, MileageReading
+from customers.normalize import normalize_fields
+from customers.timeline import customer_timeline
+
+PAGE_SIZE = 25
 
 
 def _viewer(request: HttpRequest) -> Membership:
@@ -23,43 +42,84 @@ def _can_see_customers(viewer: Membership) -> bool:
     return viewer.can("customers.view_all") or viewer.can("customers.view_own")
 
 
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    return render(request, "403.html", status=403)
+
+
+def _form_errors_from(form: Form, error: ValidationError | ApplicationError) -> None:
+    """Put a service's field errors on the form's fields (or on the form when unknown)."""
+    if isinstance(error, ApplicationError):
+        fields: dict[str, list[str]] = error.fields
+        if not fields:
+            form.add_error(None, error.message)
+    else:
+        fields = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+    for field, messages_ in fields.items():
+        for message in messages_:
+            form.add_error(field if field in form.fields else None, message)
+
+
 def customer_list(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
     if not _can_see_customers(viewer):
-        return render(request, "403.html", status=403)
-    customers = selectors.customer_visible_to(viewer=viewer)
-    query = request.GET.get("q", "").strip()
-    if query:
-        customers = selectors.customer_search(customers, query=query)
-    stage = request.GET.get("stage", "")
-    if stage in LifecycleStage.values:
-        customers = customers.filter(lifecycle_stage=stage)
-    page = Paginator(customers.order_by("-created_at", "-id"), 25).get_page(request.GET.get("page"))
-    rows = [(c, selectors.customer_masked_value(viewer=viewer, customer=c, field="mobile")) for c in page.object_list]
+        return _forbidden(request)
+    form = CustomerFilterForm(request.GET or None, viewer=viewer)
+    filters = form.filters() if form.is_valid() else selectors.CustomerFilters()
+    try:
+        page_number = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    # No total count: on a dealership of a million customers a count costs more than the page.
+    offset = (page_number - 1) * PAGE_SIZE
+    batch = list(selectors.customer_list(viewer=viewer, filters=filters)[offset : offset + PAGE_SIZE + 1])
+    rows = [(c, selectors.customer_masked_value(viewer=viewer, customer=c, field="mobile")) for c in batch[:PAGE_SIZE]]
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "rows": rows,
+        "page_number": page_number,
+        "has_next": len(batch) > PAGE_SIZE,
+        "has_previous": page_number > 1,
+        "query_string": query.urlencode(),
+    }
     template = "customers/_rows.html" if request.htmx else "customers/customer_list.html"  # type: ignore[attr-defined]
-    return render(
-        request,
-        template,
-        {"page": page, "rows": rows, "query": query, "stage": stage, "stages": LifecycleStage.choices},
-    )
+    return render(request, template, context)
 
 
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     viewer = _viewer(request)
     if not _can_see_customers(viewer):
-        return render(request, "403.html", status=403)
+        return _forbidden(request)
     customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
     services.customer_record_viewed(viewer=viewer, customer=customer, meta=RequestMeta.from_request(request))
+    return render(request, "customers/customer_detail.html", _detail_context(viewer, customer))
+
+
+def _detail_context(viewer: Membership, customer: Customer, **extra: Any) -> dict[str, Any]:
+    vehicles = list(customer.vehicles.all().order_by("-purchase_date", "-id"))
+    readings: dict[int, list[MileageReading]] = {}
+    for reading in MileageReading.objects.filter(vehicle__in=vehicles).order_by("-read_on", "-km"):
+        readings.setdefault(reading.vehicle_id, []).append(reading)
     context = {
         "customer": customer,
         "mobile": selectors.customer_masked_value(viewer=viewer, customer=customer, field="mobile"),
+        "mobile_secondary": selectors.customer_masked_value(viewer=viewer, customer=customer, field="mobile_secondary"),
         "id_number": selectors.customer_masked_value(viewer=viewer, customer=customer, field="id_number"),
         "masked": not selectors.customer_shows_full_pii(viewer=viewer, customer=customer),
         "can_reveal": viewer.can("customers.reveal_pii"),
-        "vehicles": customer.vehicles.all().order_by("-purchase_date"),
-        "orders": customer.orders.select_related("vehicle").order_by("-ordered_on")[:50],
+        "can_edit": viewer.can("customers.edit"),
+        "can_merge": viewer.can("customers.merge"),
+        "can_flag": viewer.can("customers.list_flag"),
+        "vehicles": [(v, readings.get(v.pk, [])[:5]) for v in vehicles],
+        "timeline": customer_timeline(customer=customer, viewer=viewer, limit=100),
+        "touchpoint_form": TouchpointForm(),
+        "flag_form": ListFlagForm(initial={"flag": customer.list_flag, "reason": customer.list_reason}),
+        "vehicle_form": VehicleForm(),
+        "mileage_form": MileageForm(),
     }
-    return render(request, "customers/customer_detail.html", context)
+    context.update(extra)
+    return context
 
 
 @require_POST
@@ -74,3 +134,175 @@ def customer_reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     except ApplicationError as error:
         return render(request, "customers/_revealed.html", {"error": error.message}, status=error.status_code)
     return render(request, "customers/_revealed.html", {"value": value})
+
+
+def customer_create(request: HttpRequest) -> HttpResponse:
+    viewer = _viewer(request)
+    if not viewer.can("customers.edit"):
+        return _forbidden(request)
+    form = CustomerForm(request.POST or None, viewer=viewer)
+    duplicates: list[Customer] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.service_data()
+        if not request.POST.get("confirm_duplicate"):
+            try:
+                mobile = normalize_fields({"mobile": data.get("mobile", "")})["mobile"]
+            except ValidationError:
+                mobile = ""
+            duplicates = selectors.customer_find_duplicates(mobile=mobile)
+        if not duplicates:
+            try:
+                customer = records.customer_create(actor=viewer, data=data, meta=RequestMeta.from_request(request))
+            except (ValidationError, ApplicationError) as error:
+                _form_errors_from(form, error)
+            else:
+                messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
+                return redirect("customers:detail", pk=customer.pk)
+    visible_ids = set(
+        selectors.customer_visible_to(viewer=viewer)
+        .filter(pk__in=[d.pk for d in duplicates])
+        .values_list("pk", flat=True)
+    )
+    return render(
+        request,
+        "customers/customer_form.html",
+        {"form": form, "duplicates": [(d, d.pk in visible_ids) for d in duplicates], "creating": True},
+    )
+
+
+def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer = _viewer(request)
+    if not viewer.can("customers.edit"):
+        return _forbidden(request)
+    customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
+    form = CustomerForm(request.POST or None, instance=customer, viewer=viewer)
+    if request.method == "POST" and form.is_valid():
+        data = form.service_data()
+        if "owner" not in form.fields:
+            data.pop("owner", None)
+        try:
+            records.customer_update(actor=viewer, customer=customer, data=data)
+        except (ValidationError, ApplicationError) as error:
+            _form_errors_from(form, error)
+            customer.refresh_from_db()
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(request, "customers/customer_form.html", {"form": form, "customer": customer, "creating": False})
+
+
+@require_POST
+def touchpoint_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """Log a call (or any contact) from the customer page in one step; htmx refreshes the timeline."""
+    viewer = _viewer(request)
+    customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
+    form = TouchpointForm(request.POST)
+    if form.is_valid():
+        try:
+            records.touchpoint_log(actor=viewer, customer=customer, **form.cleaned_data)
+        except (ValidationError, ApplicationError) as error:
+            _form_errors_from(form, error)
+        else:
+            form = TouchpointForm()
+            messages.success(request, _("Contact logged."))
+    context = _detail_context(viewer, customer, touchpoint_form=form)
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "customers/_timeline_block.html", context, status=200 if not form.errors else 400)
+    if form.errors:
+        return render(request, "customers/customer_detail.html", context, status=400)
+    return redirect("customers:detail", pk=customer.pk)
+
+
+@require_POST
+def customer_list_flag(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer = _viewer(request)
+    customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
+    form = ListFlagForm(request.POST)
+    if form.is_valid():
+        try:
+            records.customer_set_list_flag(
+                actor=viewer,
+                customer=customer,
+                flag=form.cleaned_data["flag"] or "",
+                reason=form.cleaned_data["reason"],
+                meta=RequestMeta.from_request(request),
+            )
+            messages.success(request, _("List updated."))
+        except ApplicationError as error:
+            messages.error(request, error.message + " " + " ".join(m for ms in error.fields.values() for m in ms))
+    return redirect("customers:detail", pk=customer.pk)
+
+
+@require_POST
+def vehicle_add(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer = _viewer(request)
+    customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
+    form = VehicleForm(request.POST)
+    if form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "mileage_km" and v not in (None, "")}
+        try:
+            records.vehicle_create(
+                actor=viewer, customer=customer, data=data, mileage_km=form.cleaned_data["mileage_km"]
+            )
+        except (ValidationError, ApplicationError) as error:
+            _form_errors_from(form, error)
+        else:
+            messages.success(request, _("Vehicle added."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request, "customers/customer_detail.html", _detail_context(viewer, customer, vehicle_form=form), status=400
+    )
+
+
+@require_POST
+def mileage_add(request: HttpRequest, pk: int, vehicle_pk: int) -> HttpResponse:
+    viewer = _viewer(request)
+    customer = get_object_or_404(selectors.customer_visible_to(viewer=viewer), pk=pk)
+    vehicle = get_object_or_404(customer.vehicles.all(), pk=vehicle_pk)
+    form = MileageForm(request.POST)
+    if form.is_valid() and viewer.can("customers.edit"):
+        try:
+            records.mileage_record(vehicle=vehicle, source=MileageReading.Source.MANUAL, **form.cleaned_data)
+            messages.success(request, _("Mileage recorded."))
+        except ApplicationError as error:
+            messages.error(request, error.message)
+    elif form.errors:
+        messages.error(request, " ".join(m for ms in form.errors.values() for m in ms))
+    return redirect("customers:detail", pk=customer.pk)
+
+
+def customer_merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Find the duplicate, compare side by side, confirm; the duplicate's history moves over."""
+    viewer = _viewer(request)
+    if not viewer.can("customers.merge"):
+        return _forbidden(request)
+    visible = selectors.customer_visible_to(viewer=viewer)
+    survivor = get_object_or_404(visible, pk=pk)
+    duplicate = None
+    candidates: list[Customer] = []
+    form = MergeForm(request.POST or None)
+    if request.method == "POST":
+        duplicate = get_object_or_404(visible, pk=request.POST.get("duplicate") or 0)
+        if form.is_valid():
+            try:
+                records.customer_merge(
+                    actor=viewer, survivor=survivor, duplicate=duplicate, meta=RequestMeta.from_request(request)
+                )
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, _("%(dup)s was merged into this record.") % {"dup": duplicate.name})
+                return redirect("customers:detail", pk=survivor.pk)
+    elif request.GET.get("duplicate"):
+        duplicate = get_object_or_404(visible, pk=request.GET["duplicate"])
+        form = MergeForm(initial={"duplicate": duplicate.pk})
+    else:
+        query = request.GET.get("q", "").strip()
+        found = selectors.customer_search(visible, query=query) if query else visible.none()
+        suggested = selectors.customer_find_duplicates(mobile=survivor.mobile, exclude_id=survivor.pk)
+        candidates = [c for c in [*suggested, *found.exclude(pk=survivor.pk)[:20]] if c.pk != survivor.pk]
+    return render(
+        request,
+        "customers/customer_merge.html",
+        {"survivor": survivor, "duplicate": duplicate, "candidates": candidates, "form": form},
+    )
