@@ -53,18 +53,26 @@ def customer_search_ids(*, query: str) -> QuerySet[Any] | None:
         return Vehicle.objects.filter(vin=compact.upper()).values("customer_id")
     digits = compact.removeprefix("+86")
     if digits.isdigit() and len(digits) >= 4:
-        return (
+        by_mobile = (
             Customer.objects.annotate(mobile_reversed=Reverse("mobile"))
             .filter(mobile_reversed__startswith=digits[::-1])
             .values("pk")
         )
+        if len(digits) >= 11:
+            return by_mobile
+        # "…5678" may end a mobile or a VIN (车架号后六位 are usually digits): both, each by index
+        return by_mobile.union(_by_vin_tail(digits))
     if _VIN_TAIL.match(compact) and any(c.isdigit() for c in compact) and any(c.isalpha() for c in compact):
-        return (
-            Vehicle.objects.annotate(vin_reversed=Reverse("vin"))
-            .filter(vin_reversed__startswith=compact.upper()[::-1])
-            .values("customer_id")
-        )
+        return _by_vin_tail(compact)
     return Customer.objects.filter(Q(name__startswith=query) | Q(external_id=query)).values("pk")
+
+
+def _by_vin_tail(tail: str) -> QuerySet[Any]:
+    return (
+        Vehicle.objects.annotate(vin_reversed=Reverse("vin"))
+        .filter(vin_reversed__startswith=tail.upper()[::-1])
+        .values("customer_id")
+    )
 
 
 def customer_search(queryset: QuerySet[Customer], *, query: str) -> QuerySet[Customer]:

@@ -14,7 +14,7 @@ from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
 from customers.models import Customer
 from customers.selectors import customer_shows_full_pii
 
-REVEALABLE_FIELDS = ("mobile", "id_number")
+REVEALABLE_FIELDS = ("mobile", "mobile_secondary", "id_number")
 
 
 @transaction.atomic

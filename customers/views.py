@@ -304,5 +304,11 @@ def customer_merge(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "customers/customer_merge.html",
-        {"survivor": survivor, "duplicate": duplicate, "candidates": candidates, "form": form},
+        {
+            "survivor": survivor,
+            "duplicate": duplicate,
+            "pair": [survivor, duplicate] if duplicate else [],
+            "candidates": candidates,
+            "form": form,
+        },
     )

@@ -5,13 +5,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
-from customers.apis import CustomerViewSet
+from customers.apis import CustomerViewSet, OrderViewSet, TouchpointViewSet, VehicleViewSet
 
 router = DefaultRouter()
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("credentials", CredentialViewSet, basename="credential")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("customers", CustomerViewSet, basename="customer")
+router.register("vehicles", VehicleViewSet, basename="vehicle")
+router.register("orders", OrderViewSet, basename="order")
+router.register("touchpoints", TouchpointViewSet, basename="touchpoint")
 
 
 class PublicSchemaView(SpectacularAPIView):

@@ -242,6 +242,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CredentialKindEnum": "crm.tenancy.models.ApiCredential.Kind",
         "CustomerKindEnum": "customers.models.Customer.Kind",
+        "OrderKindEnum": "customers.models.Order.Kind",
+        "OrderStatusEnum": "customers.models.Order.Status",
+        "CustomerSourceEnum": "customers.models.Customer.Source",
+        "MileageSourceEnum": "customers.models.MileageReading.Source",
+        "ImportKindEnum": "customers.models.ImportJob.Kind",
+        "ImportStatusEnum": "customers.models.ImportJob.Status",
         "RoleEnum": "crm.tenancy.roles.Role",
         "StaffRoleEnum": "crm.tenancy.roles.STAFF_ROLE_CHOICES",
     },

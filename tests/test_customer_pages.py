@@ -1,0 +1,92 @@
+"""Customer pages: list filters and paging, create with a duplicate warning, edit, contacts, vehicles, merge."""
+
+from __future__ import annotations
+
+from customers.models import Customer, Touchpoint
+from tests.factories import CustomerFactory
+
+
+def test_the_list_pages_without_counting_and_filters(dealer_a, web, in_tenant):
+    with in_tenant(dealer_a):
+        for i in range(30):
+            CustomerFactory(name=f"翻页{i:02d}", owner=dealer_a.consultant)
+    client = web(dealer_a.manager)
+    first = client.get("/customers/", {"sort": "name", "q": "翻页"})
+    assert first.status_code == 200 and first.context["has_next"] and len(first.context["rows"]) == 25
+    second = client.get("/customers/", {"sort": "name", "q": "翻页", "page": 2})
+    assert [c.name for c, _m in second.context["rows"]] == [f"翻页{i:02d}" for i in range(25, 30)]
+    assert not second.context["has_next"]
+    bad = client.get("/customers/", {"last_visit_from": "2026-02-01", "last_visit_to": "2026-01-01"})
+    assert bad.status_code == 200 and bad.context["form"].errors
+
+
+def test_creating_a_customer_warns_about_a_duplicate_mobile_then_allows_it(dealer_a, web, in_tenant):
+    client = web(dealer_a.consultant2)
+    data = {
+        "kind": "individual",
+        "name": "王爱丽家属",
+        "mobile": "138 1234 5678",
+        "source": "walk_in",
+        "relationship_class": "potential",
+        "lifecycle_stage": "prospect",
+        "consent_call": "on",
+    }
+    warned = client.post("/customers/new/", data)
+    assert warned.status_code == 200 and warned.context["duplicates"]
+    page = warned.content.decode()
+    # Bob may not see Alice's customer: the warning names the owner, not the customer
+    assert dealer_a.objects["customer"].name not in page and "王爱丽" in page
+    created = client.post("/customers/new/", {**data, "confirm_duplicate": "1"})
+    assert created.status_code == 302
+    with in_tenant(dealer_a):
+        assert Customer.objects.get(name="王爱丽家属").owner_id == dealer_a.consultant2.pk
+
+
+def test_form_errors_are_shown_on_their_fields(dealer_a, web):
+    response = web(dealer_a.manager).post(
+        "/customers/new/",
+        {
+            "kind": "individual",
+            "name": "x",
+            "mobile": "12",
+            "source": "walk_in",
+            "relationship_class": "potential",
+            "lifecycle_stage": "prospect",
+        },
+    )
+    assert response.status_code == 200 and "mobile" in response.context["form"].errors
+
+
+def test_logging_a_call_from_the_customer_page(dealer_a, web, in_tenant):
+    pk = dealer_a.objects["customer"].pk
+    response = web(dealer_a.consultant).post(
+        f"/customers/{pk}/contacts/",
+        {"channel": "call", "direction": "outbound", "outcome": "appointment", "notes": "约周六保养"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200 and "约周六保养" in response.content.decode()
+    with in_tenant(dealer_a):
+        assert Touchpoint.objects.get().staff_id == dealer_a.consultant.pk
+
+
+def test_adding_a_vehicle_with_a_bad_vin_shows_the_error(dealer_a, web):
+    response = web(dealer_a.consultant).post(
+        f"/customers/{dealer_a.objects['customer'].pk}/vehicles/", {"vin": "LFV2A21K1R3000001", "brand": "一汽-大众"}
+    )
+    assert response.status_code == 400 and "vin" in response.context["vehicle_form"].errors
+
+
+def test_merging_through_the_pages(dealer_a, web, in_tenant):
+    with in_tenant(dealer_a):
+        duplicate = CustomerFactory(name="机密客户DEALERA重复")
+    client = web(dealer_a.agent)
+    pk = dealer_a.objects["customer"].pk
+    assert "机密客户DEALERA重复" in client.get(f"/customers/{pk}/merge/", {"q": "机密"}).content.decode()
+    assert client.get(f"/customers/{pk}/merge/", {"duplicate": duplicate.pk}).status_code == 200
+    unconfirmed = client.post(f"/customers/{pk}/merge/", {"duplicate": duplicate.pk})
+    assert unconfirmed.status_code == 200  # the confirmation box is required
+    done = client.post(f"/customers/{pk}/merge/", {"duplicate": duplicate.pk, "confirm": "on"})
+    assert done.status_code == 302
+    with in_tenant(dealer_a):
+        assert Customer.objects.get(pk=duplicate.pk).merged_into_id == pk
+    assert web(dealer_a.consultant).get(f"/customers/{pk}/merge/").status_code == 403
