@@ -19,7 +19,7 @@ from crm.tenancy.context import tenant_context
 from crm.tenancy.models import ApiCredential, Membership, Tenant
 from crm.tenancy.roles import Role
 from crm.tenancy.services import credential_create
-from customers.models import Customer, LifecycleStage, Order, RelationshipClass, Vehicle
+from customers.models import Customer, LifecycleStage, Order, RelationshipClass, Vehicle, VehicleOwnership
 from customers.validators import _ID_CHECK, _ID_WEIGHTS, vin_check_digit
 
 SURNAMES = (
@@ -373,6 +373,7 @@ def _seed_customers(
         first_purchase[vehicle.customer_id] = min(purchase, first_purchase.get(vehicle.customer_id, purchase))
     for customer in customers:
         seen = last_seen.get(customer.pk)
+        customer.last_visit_on = seen
         n = vehicles_per_customer.get(customer.pk, 0)
         if seen is None:
             customer.lifecycle_stage, customer.relationship_class = (
@@ -389,7 +390,11 @@ def _seed_customers(
             customer.lifecycle_stage, customer.relationship_class = LifecycleStage.NEW, RelationshipClass.GENERAL
         else:
             customer.lifecycle_stage, customer.relationship_class = LifecycleStage.RETAINED, RelationshipClass.KEY
-    Customer.objects.bulk_update(customers, ["lifecycle_stage", "relationship_class"], batch_size=2000)
+    Customer.objects.bulk_update(customers, ["lifecycle_stage", "relationship_class", "last_visit_on"], batch_size=2000)
+    VehicleOwnership.objects.bulk_create(
+        [VehicleOwnership(vehicle=v, customer_id=v.customer_id, started_on=v.purchase_date) for v in vehicles],
+        batch_size=2000,
+    )
 
 
 def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress: Callable[[str], None]) -> DemoResult:
