@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_consultant_finds_a_customer_by_plate_logs_a_call_and_sees_it(page):
-    with open("/dev/null", "w") as sink:  # noqa: PTH123
+    with open("/dev/null", "w") as sink:
         call_command("seed_demo", customers=60, stdout=sink)
     tenant = Tenant.objects.get(code="sz-yuetong")
     with tenant_context(tenant.pk):
