@@ -52,7 +52,6 @@ WRITE = {"GET": "", "POST": "customers.edit", "PATCH": "customers.edit", "PUT": 
 
 class _VisibleCustomersMixin(TenantAPIMixin):
     api_area = "customers"
-    filter_backends = [DjangoFilterBackend]
 
     def visible_customers(self) -> QuerySet[Customer]:
         return selectors.customer_visible_to(viewer=self.membership)
@@ -78,6 +77,7 @@ class CustomerViewSet(
 
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
+    filter_backends = [DjangoFilterBackend]  # the FilterSet includes `search` where it applies
     pagination_class = CreatedCursorPagination
     required_capability = WRITE
 
@@ -189,6 +189,7 @@ class VehicleViewSet(
 
     serializer_class = VehicleSerializer
     filterset_class = VehicleFilter
+    filter_backends = [DjangoFilterBackend]  # the FilterSet includes `search` where it applies
     pagination_class = CreatedCursorPagination
     required_capability = WRITE
 
@@ -261,6 +262,7 @@ class OrderViewSet(
 
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
+    filter_backends = [DjangoFilterBackend]  # the FilterSet includes `search` where it applies
     pagination_class = CreatedCursorPagination
     required_capability = WRITE
 
@@ -307,6 +309,7 @@ class TouchpointViewSet(
 
     serializer_class = TouchpointSerializer
     filterset_class = TouchpointFilter
+    filter_backends = [DjangoFilterBackend]  # the FilterSet includes `search` where it applies
     pagination_class = CreatedCursorPagination
     required_capability = WRITE
 

@@ -86,7 +86,7 @@ class CustomerFilterForm(forms.Form):
             consent=data.get("consent") or "",
             last_visit_from=data.get("last_visit_from"),
             last_visit_to=data.get("last_visit_to"),
-            sort=data.get("sort") if data.get("sort") in SORTS else "newest",
+            sort=str(data.get("sort")) if data.get("sort") in SORTS else "newest",
         )
 
 

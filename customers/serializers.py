@@ -7,7 +7,15 @@ from typing import Any
 from rest_framework import serializers
 
 from crm.tenancy.models import Membership
-from customers.models import Customer, MileageReading, Order, Touchpoint, Vehicle
+from customers.models import (
+    Customer,
+    LifecycleStage,
+    MileageReading,
+    Order,
+    RelationshipClass,
+    Touchpoint,
+    Vehicle,
+)
 from customers.selectors import customer_masked_value
 
 CUSTOMER_OUTPUT_FIELDS = [
@@ -85,18 +93,14 @@ class CustomerWriteSerializer(serializers.Serializer[Any]):
     city = serializers.CharField(max_length=30, required=False, allow_blank=True)
     district = serializers.CharField(max_length=30, required=False, allow_blank=True)
     address = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    source = serializers.ChoiceField(choices=Customer.Source.choices, required=False)
+    source = serializers.ChoiceField(choices=Customer.Source.choices, required=False)  # type: ignore[assignment]
     consent_call = serializers.BooleanField(required=False)
     consent_sms = serializers.BooleanField(required=False)
     consent_wechat = serializers.BooleanField(required=False)
     consent_email = serializers.BooleanField(required=False)
     owner = serializers.IntegerField(required=False, allow_null=True, help_text="Membership id of the owner.")
-    relationship_class = serializers.ChoiceField(
-        choices=Customer._meta.get_field("relationship_class").choices, required=False
-    )  # type: ignore[arg-type]
-    lifecycle_stage = serializers.ChoiceField(
-        choices=Customer._meta.get_field("lifecycle_stage").choices, required=False
-    )  # type: ignore[arg-type]
+    relationship_class = serializers.ChoiceField(choices=RelationshipClass.choices, required=False)
+    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
     churn_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False, max_length=50)
     external_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
@@ -236,7 +240,7 @@ class OrderBulkResultSerializer(serializers.Serializer[Any]):
     external_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "error"])
     id = serializers.IntegerField(required=False)
-    errors = serializers.DictField(required=False)
+    errors = serializers.DictField(required=False)  # type: ignore[assignment]
 
 
 class TouchpointSerializer(serializers.ModelSerializer[Touchpoint]):

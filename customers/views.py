@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import Form
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -46,7 +46,7 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "403.html", status=403)
 
 
-def _form_errors_from(form: Form, error: ValidationError | ApplicationError) -> None:
+def _form_errors_from(form: BaseForm, error: ValidationError | ApplicationError) -> None:
     """Put a service's field errors on the form's fields (or on the form when unknown)."""
     if isinstance(error, ApplicationError):
         fields: dict[str, list[str]] = error.fields
@@ -267,7 +267,7 @@ def mileage_add(request: HttpRequest, pk: int, vehicle_pk: int) -> HttpResponse:
         except ApplicationError as error:
             messages.error(request, error.message)
     elif form.errors:
-        messages.error(request, " ".join(m for ms in form.errors.values() for m in ms))
+        messages.error(request, " ".join(str(m) for ms in form.errors.values() for m in ms))
     return redirect("customers:detail", pk=customer.pk)
 
 

@@ -392,7 +392,7 @@ def _seed_customers(
             customer.lifecycle_stage, customer.relationship_class = LifecycleStage.RETAINED, RelationshipClass.KEY
     Customer.objects.bulk_update(customers, ["lifecycle_stage", "relationship_class", "last_visit_on"], batch_size=2000)
     VehicleOwnership.objects.bulk_create(
-        [VehicleOwnership(vehicle=v, customer_id=v.customer_id, started_on=v.purchase_date) for v in vehicles],
+        [VehicleOwnership(vehicle=v, customer_id=v.customer_id, started_on=v.purchase_date or today) for v in vehicles],
         batch_size=2000,
     )
 
