@@ -116,7 +116,7 @@ def _member(tenant_code: str, local: str, role: str, name: str) -> Membership:
 def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
     """A dealership with one member per role and data owned by `consultant`."""
     from crm.tenancy.services import credential_create
-    from customers.models import Order
+    from customers.models import MileageReading, Order, Touchpoint, VehicleOwnership
     from tests.factories import CustomerFactory, OrderFactory, VehicleFactory
 
     mobiles = ["+8613900001111", "+8613812345678"]
@@ -153,6 +153,11 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             staff=dealer.consultant,
             external_id=f"ORD-{marker}",
         )
+        touchpoint = Touchpoint.objects.create(
+            customer=customer, channel="call", outcome="reached", staff=dealer.consultant, notes=f"机密备注{marker}"
+        )
+        reading = MileageReading.objects.create(vehicle=vehicle, read_on=date(2025, 6, 1), km=12345, source="manual")
+        ownership = VehicleOwnership.objects.create(vehicle=vehicle, customer=customer, started_on=date(2025, 5, 1))
         credential, raw_key = credential_create(
             actor=dealer.admin,
             kind=ApiCredential.Kind.INTEGRATION,
@@ -165,6 +170,9 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             "order": order,
             "credential": credential,
             "credential_membership": credential.membership,
+            "touchpoint": touchpoint,
+            "mileage": reading,
+            "ownership": ownership,
             "manager": dealer.manager,
             "consultant": dealer.consultant,
         }
@@ -177,6 +185,7 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             vehicle.vin,
             vehicle.plate,
             order.external_id,
+            touchpoint.notes,
             credential.name,
             dealer.manager.user.email,
             dealer.consultant.user.email,
