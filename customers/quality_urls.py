@@ -1,5 +1,9 @@
-"""URL patterns of customers.quality_views (filled in by that feature)."""
+"""URL patterns of customers.quality_views, included under customers/ (so /customers/quality/)."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from customers import quality_views
+
+urlpatterns = [
+    path("quality/", quality_views.customer_quality, name="customer_quality"),
+]

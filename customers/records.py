@@ -20,6 +20,7 @@ from crm.tenancy.models import AuditAction, Membership
 from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
 from customers.models import Customer, ListFlag, MileageReading, Order, Touchpoint, Vehicle, VehicleOwnership
 from customers.normalize import normalize_fields
+from customers.quality import customer_quality_refresh
 
 CUSTOMER_FIELDS = (
     "kind",
@@ -107,6 +108,7 @@ def customer_create(*, actor: Membership, data: dict[str, Any], meta: RequestMet
     customer = Customer()
     _apply(customer, data, CUSTOMER_FIELDS)
     _save(customer, unique_message=_("A customer with this DMS id exists already."))
+    customer_quality_refresh(customer_ids=[customer.pk])
     return customer
 
 
@@ -118,8 +120,11 @@ def customer_update(*, actor: Membership, customer: Customer, data: dict[str, An
         if not actor.can("customers.reassign"):
             raise NotAllowed(_("Your role may not hand customers over."))
         _check_owner(actor, data["owner"])
+    old_mobile = customer.mobile
     _apply(customer, data, CUSTOMER_FIELDS)
     _save(customer, unique_message=_("A customer with this DMS id exists already."))
+    # the old mobile too: a former twin may no longer be a duplicate
+    customer_quality_refresh(customer_ids=[customer.pk], mobiles=[old_mobile] if old_mobile else None)
     return customer
 
 
@@ -224,6 +229,7 @@ def vehicle_create(
         mileage_record(
             vehicle=vehicle, km=mileage_km, read_on=timezone.localdate(), source=MileageReading.Source.MANUAL
         )
+    customer_quality_refresh(customer_ids=[customer.pk])
     return vehicle
 
 
@@ -233,6 +239,7 @@ def vehicle_update(*, actor: Membership, vehicle: Vehicle, data: dict[str, Any])
     data = normalize_fields(data)
     _apply(vehicle, data, VEHICLE_FIELDS)
     _save(vehicle, unique_message=_("A vehicle with this VIN exists already."))
+    customer_quality_refresh(customer_ids=[vehicle.customer_id])
     return vehicle
 
 
@@ -243,10 +250,12 @@ def vehicle_transfer(*, actor: Membership, vehicle: Vehicle, new_owner: Customer
     on = on or timezone.localdate()
     if new_owner.pk == vehicle.customer_id:
         return vehicle
+    old_owner_id = vehicle.customer_id
     VehicleOwnership.objects.filter(vehicle=vehicle, ended_on__isnull=True).update(ended_on=on)
     VehicleOwnership.objects.create(vehicle=vehicle, customer=new_owner, started_on=on)
     vehicle.customer = new_owner
     vehicle.save(update_fields=["customer"])
+    customer_quality_refresh(customer_ids=[old_owner_id, new_owner.pk])
     return vehicle
 
 
@@ -431,6 +440,7 @@ def customer_merge(
     survivor.full_clean(exclude=["tenant"])
     survivor.save()
     customer_refresh_last_visit(customer_ids=[survivor.pk])
+    customer_quality_refresh(customer_ids=[survivor.pk, duplicate.pk])
     audit_record(
         action=AuditAction.CUSTOMERS_MERGED,
         actor=actor.user,

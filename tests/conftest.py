@@ -121,7 +121,7 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
 
     mobiles = ["+8613900001111", "+8613812345678"]
     masked = ["139****1111", "138****5678"]
-    vins = ["LVGBE40K8PG000002", "LFV2A21K0R3000001"]
+    vins = ["LVGBE40K0PG000002", "LFV2A21K3R3000001"]  # valid check digits
     plates = ["粤A·B5678", "粤B·A1234"]
     tenant = Tenant.objects.create(name=name, code=code)
     with tenant_context(tenant.pk):

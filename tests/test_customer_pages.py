@@ -66,7 +66,7 @@ def test_logging_a_call_from_the_customer_page(dealer_a, web, in_tenant):
     )
     assert response.status_code == 200 and "约周六保养" in response.content.decode()
     with in_tenant(dealer_a):
-        assert Touchpoint.objects.get().staff_id == dealer_a.consultant.pk
+        assert Touchpoint.objects.get(notes="约周六保养").staff_id == dealer_a.consultant.pk
 
 
 def test_adding_a_vehicle_with_a_bad_vin_shows_the_error(dealer_a, web):

@@ -1,0 +1,18 @@
+"""Nightly steps of the customers app (autodiscovered by crm.core.nightly)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from crm.core.nightly import nightly_step
+from customers.quality import customer_quality_refresh, dealership_quality_snapshot
+
+
+@nightly_step("customers.data_quality", order=50)
+def data_quality_recompute(*, tenant_id: int, run_date: date) -> int:
+    """Rescore every customer, then write the day's accuracy snapshot (both in the step's transaction,
+    so the page switches from last night's figures to tonight's at once). Rows: customers whose
+    score changed, plus the snapshot."""
+    changed = customer_quality_refresh()
+    dealership_quality_snapshot(on=run_date)
+    return changed + 1
