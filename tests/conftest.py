@@ -116,7 +116,7 @@ def _member(tenant_code: str, local: str, role: str, name: str) -> Membership:
 def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
     """A dealership with one member per role and data owned by `consultant`."""
     from crm.tenancy.services import credential_create
-    from customers.models import MileageReading, Order, Touchpoint, VehicleOwnership
+    from customers.models import ImportJob, MileageReading, Order, Touchpoint, VehicleOwnership
     from tests.factories import CustomerFactory, OrderFactory, VehicleFactory
 
     mobiles = ["+8613900001111", "+8613812345678"]
@@ -158,6 +158,21 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
         )
         reading = MileageReading.objects.create(vehicle=vehicle, read_on=date(2025, 6, 1), km=12345, source="manual")
         ownership = VehicleOwnership.objects.create(vehicle=vehicle, customer=customer, started_on=date(2025, 5, 1))
+        import_job = ImportJob.objects.create(
+            kind=ImportJob.Kind.CUSTOMERS,
+            status=ImportJob.Status.READY,
+            file=f"imports/isolation-{marker}.csv",
+            original_name=f"机密导入{marker}.csv",
+            created_by=dealer.manager.user,
+            total_rows=1,
+            errors=[{"row": 2, "column": "手机", "message": f"机密错误{marker}"}],
+            mapping={
+                "header_row": 1,
+                "headers": ["客户编号"],
+                "fields": {"external_id": 0},
+                "sample": [[f"机密样本{marker}"]],
+            },
+        )
         credential, raw_key = credential_create(
             actor=dealer.admin,
             kind=ApiCredential.Kind.INTEGRATION,
@@ -173,6 +188,7 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             "touchpoint": touchpoint,
             "mileage": reading,
             "ownership": ownership,
+            "import_job": import_job,
             "manager": dealer.manager,
             "consultant": dealer.consultant,
         }
@@ -186,6 +202,9 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             vehicle.plate,
             order.external_id,
             touchpoint.notes,
+            import_job.original_name,
+            f"机密错误{marker}",
+            f"机密样本{marker}",
             credential.name,
             dealer.manager.user.email,
             dealer.consultant.user.email,
