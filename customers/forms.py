@@ -43,9 +43,7 @@ class CustomerFilterForm(forms.Form):
     relationship_class = forms.ChoiceField(
         required=False, choices=[("", _("All classes")), *RelationshipClass.choices], label=_("Relationship class")
     )
-    owner = forms.ModelChoiceField(
-        required=False, queryset=Membership.unscoped_all_tenants.none(), label=_("Owner"), empty_label=_("Any owner")
-    )
+    owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label=_("Owner"))
     tag = forms.CharField(required=False, max_length=30, label=_("Tag"))
     list_flag = forms.ChoiceField(
         required=False,
@@ -62,7 +60,12 @@ class CustomerFilterForm(forms.Form):
     def __init__(self, *args: Any, viewer: Membership, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if viewer.can("customers.view_all"):
-            self.fields["owner"].queryset = staff_with_books()  # type: ignore[attr-defined]
+            # (id, name) pairs, not model instances: the list page renders this on every search
+            staff = staff_with_books().values_list("pk", "user__last_name", "user__first_name", "user__username")
+            self.fields["owner"].choices = [  # type: ignore[attr-defined]
+                ("", _("Any owner")),
+                *((pk, f"{last}{first}".strip() or username) for pk, last, first, username in staff),
+            ]
         else:
             del self.fields["owner"]
 
@@ -80,7 +83,7 @@ class CustomerFilterForm(forms.Form):
             q=data.get("q") or "",
             lifecycle_stage=data.get("lifecycle_stage") or "",
             relationship_class=data.get("relationship_class") or "",
-            owner=owner.pk if owner else None,
+            owner=owner,
             tag=data.get("tag") or "",
             list_flag=data.get("list_flag") or "",
             consent=data.get("consent") or "",

@@ -1325,7 +1325,7 @@ def _insert_select(
     selects: list[str] = []
     params: list[Any] = []
     for model_field in model._meta.concrete_fields:
-        if model_field.primary_key:
+        if model_field.primary_key or model_field.generated:  # the database computes generated columns
             continue
         columns.append(connection.ops.quote_name(model_field.column))
         if model_field.column in exprs:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models.functions import Reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -63,6 +64,11 @@ class Customer(TenantOwnedModel):
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.INDIVIDUAL)
     name = models.CharField(_("name"), max_length=100)
     mobile = models.CharField(_("mobile"), max_length=16, blank=True, validators=[validate_e164_mobile])
+    # "…5678" searches: a stored column, because an index on the expression reverse(mobile) cannot
+    # be used under row-level security (reverse() is not leakproof).
+    mobile_reversed = models.GeneratedField(
+        expression=Reverse("mobile"), output_field=models.CharField(max_length=16), db_persist=True
+    )
     mobile_secondary = models.CharField(
         _("second mobile"), max_length=16, blank=True, validators=[validate_e164_mobile]
     )
@@ -131,8 +137,12 @@ class Customer(TenantOwnedModel):
             models.Index(fields=["tenant", "-created_at", "-id"], name="customer_tenant_created"),
             models.Index(fields=["tenant", "last_visit_on"], name="customer_tenant_last_visit"),
             models.Index(fields=["tenant", "quality_score", "id"], name="customer_tenant_quality"),
-            # name-prefix search ("王…"); the mobile-tail index ("…5678", on reverse(mobile)) is
-            # created in migration 0002 with SQL, as Django cannot express it
+            models.Index(
+                fields=["tenant", "mobile_reversed"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="customer_mobile_reversed",
+            ),
+            # name-prefix search ("王…", with __prefix, which RLS lets use this index)
             models.Index(
                 fields=["tenant", "name"], opclasses=["int8_ops", "varchar_pattern_ops"], name="customer_name_prefix"
             ),
@@ -147,6 +157,9 @@ class Vehicle(TenantOwnedModel):
         Customer, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("vehicle owner")
     )
     vin = models.CharField(_("VIN"), max_length=17, validators=[validate_vin])
+    vin_reversed = models.GeneratedField(
+        expression=Reverse("vin"), output_field=models.CharField(max_length=17), db_persist=True
+    )
     plate = models.CharField(_("plate"), max_length=12, blank=True, validators=[validate_plate])
     brand = models.CharField(_("brand"), max_length=40)
     series = models.CharField(_("series"), max_length=60, blank=True)
@@ -166,8 +179,12 @@ class Vehicle(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "plate"], name="vehicle_tenant_plate"),
             models.Index(fields=["tenant", "customer"], name="vehicle_tenant_customer"),
-            # "车架号后六位" (search by the VIN's last characters) uses vehicle_vin_tail on reverse(vin),
-            # created in migration 0002 with SQL
+            # "车架号后六位" (search by the VIN's last characters)
+            models.Index(
+                fields=["tenant", "vin_reversed"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="vehicle_vin_reversed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Reverse
 
 from crm.core.errors import NotAllowed
 from crm.tenancy.models import Membership
@@ -53,31 +52,34 @@ def customer_search_ids(*, query: str) -> QuerySet[Any] | None:
         return Vehicle.objects.filter(vin=compact.upper()).values("customer_id")
     digits = compact.removeprefix("+86")
     if digits.isdigit() and len(digits) >= 4:
-        by_mobile = (
-            Customer.objects.annotate(mobile_reversed=Reverse("mobile"))
-            .filter(mobile_reversed__startswith=digits[::-1])
-            .values("pk")
-        )
+        by_mobile = Customer.objects.filter(mobile_reversed__prefix=digits[::-1]).values("pk")
         if len(digits) >= 11:
             return by_mobile
         # "…5678" may end a mobile or a VIN (车架号后六位 are usually digits): both, each by index
         return by_mobile.union(_by_vin_tail(digits))
     if _VIN_TAIL.match(compact) and any(c.isdigit() for c in compact) and any(c.isalpha() for c in compact):
         return _by_vin_tail(compact)
-    return Customer.objects.filter(Q(name__startswith=query) | Q(external_id=query)).values("pk")
+    return Customer.objects.filter(Q(name__prefix=query) | Q(external_id=query)).values("pk")
 
 
 def _by_vin_tail(tail: str) -> QuerySet[Any]:
-    return (
-        Vehicle.objects.annotate(vin_reversed=Reverse("vin"))
-        .filter(vin_reversed__startswith=tail.upper()[::-1])
-        .values("customer_id")
-    )
+    return Vehicle.objects.filter(vin_reversed__prefix=tail.upper()[::-1]).values("customer_id")
+
+
+# Up to this many matches, a search hands the list query the ids themselves (see customer_search).
+SEARCH_IDS_INLINE = 2000
 
 
 def customer_search(queryset: QuerySet[Customer], *, query: str) -> QuerySet[Customer]:
     ids = customer_search_ids(query=query)
-    return queryset if ids is None else queryset.filter(pk__in=ids)
+    if ids is None:
+        return queryset
+    # With the matches as a subquery, PostgreSQL may answer "newest 26 of them" by walking the
+    # dealership's newest-first index and probing each row, when it overestimates how many match:
+    # a second for a rare name among a million customers. Fetch the ids first (one index scan);
+    # only a very common prefix (then the walk finds 26 quickly) keeps the subquery.
+    found = [next(iter(row.values())) for row in ids[: SEARCH_IDS_INLINE + 1]]
+    return queryset.filter(pk__in=found if len(found) <= SEARCH_IDS_INLINE else ids)
 
 
 SORTS = {
