@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The local PostgreSQL's port is derived from this checkout's path, so two clones on one
 # machine never collide (54000-54899). Override with PGPORT=….
-PGPORT ?= $(shell echo $$(( 54000 + $$(pwd | cksum | cut -d' ' -f1) % 900 )))
+# (crm/settings/base.py computes the same port, so manage.py finds the local cluster unaided.)
+PGPORT ?= $(shell $(PYTHON) -c 'import zlib; print(54000 + zlib.crc32(b"$(CURDIR)") % 900)')
 
 ifeq ($(strip $(DATABASE_URL)),)
   EMBEDDED_DB := 1

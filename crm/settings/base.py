@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import dj_database_url
@@ -86,11 +87,23 @@ TEMPLATES = [
     },
 ]
 
+
 # --- Database -------------------------------------------------------------------------------
 # DATABASE_URL is the application role: it owns no table and has no BYPASSRLS, so row-level
 # security applies to every query. DATABASE_OWNER_URL is the role that owns the schema; only
 # `manage.py migrate` uses it (see crm/core/management/commands/migrate.py).
+def local_cluster_port(root: Path) -> int:
+    """Port of the project-local PostgreSQL (scripts/devdb.sh); the Makefile derives the same one."""
+    return 54000 + zlib.crc32(str(root).encode()) % 900
+
+
 _database_url = env_optional("DATABASE_URL")
+_owner_url = env_optional("DATABASE_OWNER_URL")
+if _database_url is None and (BASE_DIR / ".pgdata" / "data" / "PG_VERSION").exists():
+    # `make` created a project-local cluster here: plain `manage.py …` uses it too.
+    _local = f"127.0.0.1:{local_cluster_port(BASE_DIR)}/crm"
+    _database_url = f"postgres://crm_app@{_local}"
+    _owner_url = _owner_url or f"postgres://crm_owner@{_local}"
 if _database_url is None:
     raise ImproperlyConfigured(
         "DATABASE_URL is not set. Use `make demo` / `make test` (they start a project-local "
@@ -107,7 +120,6 @@ DATABASES = {
 DATABASES["default"]["TEST"] = {"NAME": env_optional("DATABASE_TEST_NAME") or "test_crm"}
 CRM_DB_APP_ROLE: str = DATABASES["default"].get("USER") or ""
 
-_owner_url = env_optional("DATABASE_OWNER_URL")
 DATABASE_OWNER = None
 if _owner_url:
     DATABASE_OWNER = dj_database_url.parse(_owner_url)
