@@ -62,6 +62,14 @@ class _VisibleCustomersMixin(TenantAPIMixin):
             raise ApplicationError("Unknown customer.", fields={field: ["No such customer."]})
         return customer
 
+    def customer_and_vehicle(self, values: dict[str, Any]) -> tuple[Customer, dict[str, Any]]:
+        """Resolve input ids: the customer must be visible, the vehicle (optional) must be theirs."""
+        customer = self.visible_customer(values.pop("customer"))
+        vehicle_id = values.pop("vehicle", None)
+        if vehicle_id:
+            values["vehicle"] = get_object_or_404(Vehicle.objects.filter(customer=customer), pk=vehicle_id)
+        return customer, values
+
 
 class CustomerViewSet(
     _VisibleCustomersMixin,
@@ -275,11 +283,7 @@ class OrderViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = OrderWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        customer = self.visible_customer(values.pop("customer"))
-        vehicle_id = values.pop("vehicle", None)
-        if vehicle_id:
-            values["vehicle"] = get_object_or_404(Vehicle.objects.filter(customer=customer), pk=vehicle_id)
+        customer, values = self.customer_and_vehicle(dict(data.validated_data))
         order = records.order_create(actor=self.membership, customer=customer, data=values)
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
@@ -322,10 +326,6 @@ class TouchpointViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = TouchpointWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        customer = self.visible_customer(values.pop("customer"))
-        vehicle_id = values.pop("vehicle", None)
-        if vehicle_id:
-            values["vehicle"] = get_object_or_404(Vehicle.objects.filter(customer=customer), pk=vehicle_id)
+        customer, values = self.customer_and_vehicle(dict(data.validated_data))
         touchpoint = records.touchpoint_log(actor=self.membership, customer=customer, **values)
         return Response(TouchpointSerializer(touchpoint).data, status=status.HTTP_201_CREATED)
