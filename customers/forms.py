@@ -124,8 +124,6 @@ class CustomerForm(forms.ModelForm):  # type: ignore[type-arg]
             "consent_sms",
             "consent_wechat",
             "consent_email",
-            "relationship_class",
-            "lifecycle_stage",
             "churn_reason",
             "external_id",
         ]

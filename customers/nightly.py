@@ -9,7 +9,7 @@ from customers.quality import customer_quality_refresh, dealership_quality_snaps
 
 
 @nightly_step("customers.data_quality", order=50)
-def data_quality_recompute(*, tenant_id: int, run_date: date) -> int:
+def data_quality_recompute(*, tenant_id: int, run_date: date, trigger: str = "") -> int:
     """Rescore every customer, then write the day's accuracy snapshot (both in the step's transaction,
     so the page switches from last night's figures to tonight's at once). Rows: customers whose
     score changed, plus the snapshot."""

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -39,8 +39,6 @@ CUSTOMER_FIELDS = (
     "consent_sms",
     "consent_wechat",
     "consent_email",
-    "relationship_class",
-    "lifecycle_stage",
     "churn_reason",
     "tags",
     "external_id",
@@ -174,6 +172,21 @@ def customer_refresh_last_visit(*, customer_ids: list[int]) -> None:
         candidates = [d for d in (orders.get(customer_id), visits.get(customer_id)) if d is not None]
         days = [timezone.localdate(d) if hasattr(d, "hour") else d for d in candidates]
         Customer.objects.filter(pk=customer_id).update(last_visit_on=max(days) if days else None)
+
+
+def customers_apply_derived_classes(*, tenant_id: int, source_table: str) -> int:
+    """Set lifecycle_stage and relationship_class, which segmentation derives every night, from a
+    temporary table (customer_id, stage, class, class_changed). Set-based; touches changed rows only."""
+    if not source_table.isidentifier():
+        raise ValueError(f"Not a table name: {source_table!r}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE customers_customer c SET lifecycle_stage = s.stage, relationship_class = s.class
+                  FROM {source_table} s
+                 WHERE c.tenant_id = %s AND c.id = s.customer_id AND s.class_changed""",
+            [tenant_id],
+        )
+        return max(cursor.rowcount, 0)
 
 
 @transaction.atomic

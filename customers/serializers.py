@@ -7,15 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from crm.tenancy.models import Membership
-from customers.models import (
-    Customer,
-    LifecycleStage,
-    MileageReading,
-    Order,
-    RelationshipClass,
-    Touchpoint,
-    Vehicle,
-)
+from customers.models import Customer, MileageReading, Order, Touchpoint, Vehicle
 from customers.selectors import customer_masked_value
 
 CUSTOMER_OUTPUT_FIELDS = [
@@ -99,8 +91,6 @@ class CustomerWriteSerializer(serializers.Serializer[Any]):
     consent_wechat = serializers.BooleanField(required=False)
     consent_email = serializers.BooleanField(required=False)
     owner = serializers.IntegerField(required=False, allow_null=True, help_text="Membership id of the owner.")
-    relationship_class = serializers.ChoiceField(choices=RelationshipClass.choices, required=False)
-    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
     churn_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False, max_length=50)
     external_id = serializers.CharField(max_length=64, required=False, allow_blank=True)

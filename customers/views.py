@@ -30,6 +30,7 @@ from customers.forms import (
 from customers.models import Customer, MileageReading
 from customers.normalize import normalize_fields
 from customers.quality import quality_issue_label
+from customers.panels import customer_panels
 from customers.timeline import customer_timeline
 
 PAGE_SIZE = 25
@@ -114,6 +115,7 @@ def _detail_context(viewer: Membership, customer: Customer, **extra: Any) -> dic
         "can_flag": viewer.can("customers.list_flag"),
         "vehicles": [(v, readings.get(v.pk, [])[:5]) for v in vehicles],
         "timeline": customer_timeline(customer=customer, viewer=viewer, limit=100),
+        "panels": customer_panels(customer=customer, viewer=viewer),
         "quality_issues": [quality_issue_label(code) for code in customer.quality_issues],
         "touchpoint_form": TouchpointForm(),
         "flag_form": ListFlagForm(initial={"flag": customer.list_flag, "reason": customer.list_reason}),

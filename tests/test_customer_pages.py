@@ -27,8 +27,6 @@ def test_creating_a_customer_warns_about_a_duplicate_mobile_then_allows_it(deale
         "name": "王爱丽家属",
         "mobile": "138 1234 5678",
         "source": "walk_in",
-        "relationship_class": "potential",
-        "lifecycle_stage": "prospect",
         "consent_call": "on",
     }
     warned = client.post("/customers/new/", data)
@@ -50,8 +48,6 @@ def test_form_errors_are_shown_on_their_fields(dealer_a, web):
             "name": "x",
             "mobile": "12",
             "source": "walk_in",
-            "relationship_class": "potential",
-            "lifecycle_stage": "prospect",
         },
     )
     assert response.status_code == 200 and "mobile" in response.context["form"].errors

@@ -29,7 +29,7 @@ def test_each_step_runs_for_its_tenant_and_is_recorded(dealer_a, dealer_b, steps
     seen = []
 
     @nightly_step("test.count", order=1)
-    def count(*, tenant_id: int, run_date: date) -> int:
+    def count(*, tenant_id: int, run_date: date, trigger: str) -> int:
         seen.append((tenant_id, run_date))
         return Customer.objects.count()
 
@@ -45,12 +45,12 @@ def test_each_step_runs_for_its_tenant_and_is_recorded(dealer_a, dealer_b, steps
 
 def test_a_failing_step_is_recorded_and_the_next_step_still_runs(dealer_a, steps):
     @nightly_step("test.boom", order=1)
-    def boom(*, tenant_id: int, run_date: date) -> int:
+    def boom(*, tenant_id: int, run_date: date, trigger: str) -> int:
         Customer.objects.update(name="half-written")
         raise RuntimeError("disk full")
 
     @nightly_step("test.after", order=2)
-    def after(*, tenant_id: int, run_date: date) -> int:
+    def after(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return Customer.objects.filter(name="half-written").count()
 
     runs = nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="command")
@@ -61,7 +61,7 @@ def test_a_failing_step_is_recorded_and_the_next_step_still_runs(dealer_a, steps
 
 def test_a_step_already_running_for_the_tenant_is_skipped(dealer_a, steps, owner_cursor):
     @nightly_step("test.slow", order=1)
-    def slow(*, tenant_id: int, run_date: date) -> int:
+    def slow(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return 1
 
     owner_cursor.execute("SELECT pg_advisory_lock(hashtext('nightly:test.slow'), %s)", [dealer_a.tenant.pk])
@@ -99,7 +99,7 @@ def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatc
     from crm.core.tasks import nightly_fan_out_task
 
     @nightly_step("test.one", order=1)
-    def one(*, tenant_id: int, run_date: date) -> int:
+    def one(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return 7
 
     due = [(dealer_a.tenant.pk, date(2026, 11, 23))]
@@ -115,7 +115,7 @@ def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatc
 
 def test_run_nightly_command(dealer_a, steps, capsys):
     @nightly_step("test.cmd", order=1)
-    def cmd(*, tenant_id: int, run_date: date) -> int:
+    def cmd(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return 3
 
     call_command("run_nightly", tenant="dealer-a", date="2026-11-01")

@@ -3,7 +3,7 @@
 An app adds a step in its own `nightly.py`:
 
     @nightly_step("segmentation.rfm", order=10)
-    def rfm_recompute(*, tenant_id: int, run_date: date) -> int:  # returns rows written
+    def rfm_recompute(*, tenant_id: int, run_date: date, trigger: str) -> int:  # returns rows written
         ...
 
 Each step runs in its own transaction inside `tenant_context` (both tenancy locks), guarded by
@@ -121,7 +121,7 @@ def nightly_run_tenant(
         try:
             with tenant_context(tenant_id):
                 if _try_step_lock(tenant_id, step.name):
-                    rows = step.run(tenant_id=tenant_id, run_date=run_date)
+                    rows = step.run(tenant_id=tenant_id, run_date=run_date, trigger=trigger)
                 else:
                     status = NightlyRun.Status.SKIPPED
         except Exception:

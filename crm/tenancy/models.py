@@ -352,6 +352,7 @@ class AuditAction(models.TextChoices):
     CREDENTIAL_REVOKED = "credential_revoked", _("Revoked an API credential")
     TENANT_SETTINGS_CHANGED = "tenant_settings_changed", _("Changed dealership settings")
     NIGHTLY_STARTED = "nightly_started", _("Started a nightly run by hand")
+    SEGMENTATION_SETTINGS_CHANGED = "segmentation_settings_changed", _("Changed segmentation settings")
 
 
 class AuditEvent(TenantOwnedModel):

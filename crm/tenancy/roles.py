@@ -66,6 +66,14 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
         _("Export customer lists"),
         frozenset({Role.MANAGER, Role.CR_AGENT}),
     ),
+    "segmentation.view": (
+        _("See tier and segment distributions, the R×F grid, tier migration and run history"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.AUDITOR, Role.INTEGRATION}),
+    ),
+    "segmentation.manage": (
+        _("Set scoring, tier shares and strategies; recompute segmentation now"),
+        frozenset({Role.MANAGER}),
+    ),
     "users.view": (_("See the dealership's staff and their roles"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "users.manage": (
         _("Invite and deactivate staff, assign roles"),
