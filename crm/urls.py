@@ -22,6 +22,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("customers/", include("customers.import_urls")),
     path("customers/", include("customers.quality_urls")),
+    path("segmentation/", include("segmentation.urls")),
     path("api/v1/", include("crm.api.urls", namespace="v1")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -7,13 +7,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.core.errors import ApplicationError
+from crm.core.forms import form_errors_from
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of
 from crm.tenancy.models import Membership
@@ -29,8 +29,8 @@ from customers.forms import (
 )
 from customers.models import Customer, MileageReading
 from customers.normalize import normalize_fields
-from customers.quality import quality_issue_label
 from customers.panels import customer_panels
+from customers.quality import quality_issue_label
 from customers.timeline import customer_timeline
 
 PAGE_SIZE = 25
@@ -48,17 +48,7 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "403.html", status=403)
 
 
-def _form_errors_from(form: BaseForm, error: ValidationError | ApplicationError) -> None:
-    """Put a service's field errors on the form's fields (or on the form when unknown)."""
-    if isinstance(error, ApplicationError):
-        fields: dict[str, list[str]] = error.fields
-        if not fields:
-            form.add_error(None, error.message)
-    else:
-        fields = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
-    for field, messages_ in fields.items():
-        for message in messages_:
-            form.add_error(field if field in form.fields else None, message)
+_form_errors_from = form_errors_from
 
 
 def customer_list(request: HttpRequest) -> HttpResponse:

@@ -93,7 +93,12 @@ def progress_key(tenant_id: int) -> str:
 def _progress(tenant_id: int, phase: str, started: float, **extra: Any) -> None:
     cache.set(
         progress_key(tenant_id),
-        {"phase": phase, "step": PHASES.index(phase) + 1, "of": len(PHASES), "seconds": round(time.monotonic() - started, 1)}
+        {
+            "phase": phase,
+            "step": PHASES.index(phase) + 1,
+            "of": len(PHASES),
+            "seconds": round(time.monotonic() - started, 1),
+        }
         | extra,
         timeout=60 * 60,
     )
@@ -139,6 +144,8 @@ def _refresh_aggregates(*, tenant_id: int, settings: SegmentationSettings, windo
         "reversed": Order.Status.REVERSED,
         "vehicle_sale": Order.Kind.VEHICLE_SALE,
     }
+    # Dropped at commit; dropped here too for a second run inside one outer transaction.
+    _execute("DROP TABLE IF EXISTS seg_affected")
     _execute("CREATE TEMP TABLE seg_affected (customer_id bigint PRIMARY KEY) ON COMMIT DROP")
     previous = settings.aggregates_window_start
     full = previous is None
@@ -232,6 +239,7 @@ def _grid_values() -> str:
 def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date: date) -> dict[str, Any]:
     """One pass over the dealership's customers: boundaries, scores, tiers, stages; changed rows go to
     the temp table seg_changed; the distribution managers see comes back as the result."""
+    _execute("DROP TABLE IF EXISTS seg_changed")
     _execute(
         """CREATE TEMP TABLE seg_changed (
                customer_id bigint PRIMARY KEY, has_row boolean, last_activity date,
@@ -339,8 +347,8 @@ def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date:
         RETURNING 1
     )
     SELECT GROUPING(tier) AS g_tier, GROUPING(seg) AS g_seg, GROUPING(stage) AS g_stage, GROUPING(r, f) AS g_rf,
-           tier, seg, stage, r, f, count(*) AS customers, coalesce(avg(m_val) FILTER (WHERE r IS NOT NULL), 0) AS monetary,
-           count(r) AS scored,
+           tier, seg, stage, r, f, count(*) AS customers,
+           coalesce(avg(m_val) FILTER (WHERE r IS NOT NULL), 0) AS monetary, count(r) AS scored,
            (SELECT count(*) FROM changed) AS changed,
            (SELECT json_build_object('n', n, 'recency', rb, 'frequency', fb, 'monetary', mb) FROM bounds) AS bounds,
            (SELECT tb FROM tier_bounds) AS tier_bounds
@@ -362,7 +370,12 @@ def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date:
         elif not row["g_rf"]:
             if row["r"] is not None:
                 summary["grid"].append(
-                    {"r": row["r"], "f": row["f"], "customers": row["customers"], "monetary": str(_money(row["monetary"]))}
+                    {
+                        "r": row["r"],
+                        "f": row["f"],
+                        "customers": row["customers"],
+                        "monetary": str(_money(row["monetary"])),
+                    }
                 )
         else:
             summary["customers"] = row["customers"]
@@ -514,4 +527,3 @@ def segmentation_recompute(*, run_date: date, trigger: str = "") -> RunResult:
     lap("total", started)
     _progress(tenant_id, "done", started, changed=summary.get("changed", 0))
     return RunResult(run=run, aggregates_refreshed=refreshed, rows_changed=written, timings=timings)
-

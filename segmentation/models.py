@@ -5,6 +5,8 @@ How the nightly engine fills these tables is in `segmentation/engine.py` and doc
 
 from __future__ import annotations
 
+import itertools
+
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -30,9 +32,7 @@ TIER_ORDER = [Tier.KEY, Tier.CONSOLIDATE, Tier.MAINTAIN, Tier.EXIT]
 
 # What staff should do with each tier (../shared/domain.md); a dealership may write its own.
 DEFAULT_STRATEGIES = {
-    Tier.KEY: _(
-        "Dedicated service and team follow-up; green channel for every request; dig deeper into their needs."
-    ),
+    Tier.KEY: _("Dedicated service and team follow-up; green channel for every request; dig deeper into their needs."),
     Tier.CONSOLIDATE: _(
         "Grow our share of their spending: cross-sell and upsell, follow up more closely, watch for risk."
     ),
@@ -71,7 +71,7 @@ class RedListEffect(models.TextChoices):
 def _four_ascending(values: list[int] | list[float], what: str) -> None:
     if len(values) != 4:
         raise ValidationError(_("Give four limits, one between each pair of scores (%(what)s).") % {"what": what})
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(values)):
         raise ValidationError(_("The limits must rise from left to right (%(what)s).") % {"what": what})
     if values[0] < 0:
         raise ValidationError(_("Limits cannot be negative (%(what)s).") % {"what": what})
@@ -104,9 +104,7 @@ class SegmentationSettings(TenantOwnedModel):
         blank=True,
         verbose_name=_("monetary limits (CNY)"),
     )
-    share_key = models.PositiveSmallIntegerField(
-        _("Key share (%)"), default=15, validators=[MaxValueValidator(100)]
-    )
+    share_key = models.PositiveSmallIntegerField(_("Key share (%)"), default=15, validators=[MaxValueValidator(100)])
     share_consolidate = models.PositiveSmallIntegerField(
         _("Consolidate share (%)"), default=35, validators=[MaxValueValidator(100)]
     )
@@ -146,9 +144,9 @@ class SegmentationSettings(TenantOwnedModel):
             errors["share_exit"] = [
                 str(_("The four shares must add up to 100 (they add up to %(sum)s).") % {"sum": sum(shares)})
             ]
-        if self.lost_after_days is not None and self.dormant_after_days is not None:
-            if self.lost_after_days <= self.dormant_after_days:
-                errors["lost_after_days"] = [str(_("Must be longer than the dormant period."))]
+        lost, dormant = self.lost_after_days, self.dormant_after_days
+        if lost is not None and dormant is not None and lost <= dormant:
+            errors["lost_after_days"] = [str(_("Must be longer than the dormant period."))]
         if self.scoring_mode == ScoringMode.THRESHOLDS:
             for field, what in (
                 ("recency_days", _("recency")),

@@ -26,6 +26,7 @@ from segmentation.models import (
 )
 
 NO_TIER = ""  # prospects (no purchase yet) have no tier
+NOT_TIERED = "none"  # how pages and the API name NO_TIER in a query string
 
 
 def segmentation_settings() -> SegmentationSettings:
@@ -113,6 +114,10 @@ class GridCell:
     customers: int
     monetary: Decimal
     shade: int  # 0 … 100, by average monetary value relative to the highest cell
+
+    @property
+    def dark(self) -> bool:
+        return self.shade >= 55
 
 
 def rf_grid(*, run: SegmentationRun | None) -> list[list[GridCell]]:

@@ -90,7 +90,7 @@ def _plain(value: Any) -> Any:
 
 @transaction.atomic
 def segmentation_request_run(*, actor: Membership, meta: RequestMeta | None = None) -> None:
-    """"Recompute now": queue the segmentation step for the actor's dealership."""
+    """ "Recompute now": queue the segmentation step for the actor's dealership."""
     _require(actor, "segmentation.manage", _("Only managers may start a recomputation."))
     recent = timezone.now() - STALE_AFTER  # older "running" records were left by a killed worker
     if NightlyRun.objects.filter(step=STEP, status=NightlyRun.Status.RUNNING, started_at__gte=recent).exists():

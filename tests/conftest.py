@@ -179,6 +179,12 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             name=f"DMS同步{marker}",
             scopes=["customers:read", "customers:write", "admin:read", "admin:write"],
         )
+        # Segmentation: settings with a marked strategy, then a real run (values, history, run record).
+        from segmentation.engine import segmentation_recompute
+        from segmentation.models import CustomerValue, SegmentationSettings, ValueHistory
+
+        seg_settings = SegmentationSettings.objects.create(strategy_key=f"机密策略{marker}")
+        seg_run = segmentation_recompute(run_date=date(2025, 6, 1)).run
         dealer.objects = {
             "customer": customer,
             "vehicle": vehicle,
@@ -189,6 +195,10 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             "mileage": reading,
             "ownership": ownership,
             "import_job": import_job,
+            "segmentation_settings": seg_settings,
+            "segmentation_run": seg_run,
+            "customer_value": CustomerValue.objects.get(customer=customer),
+            "value_history": ValueHistory.objects.get(customer=customer),
             "manager": dealer.manager,
             "consultant": dealer.consultant,
         }
@@ -206,6 +216,7 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             f"机密错误{marker}",
             f"机密样本{marker}",
             credential.name,
+            f"机密策略{marker}",
             dealer.manager.user.email,
             dealer.consultant.user.email,
         ]

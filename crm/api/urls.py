@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
 from customers.apis import CustomerViewSet, OrderViewSet, TouchpointViewSet, VehicleViewSet
+from segmentation.apis import CustomerValueViewSet, DistributionApi, MigrationApi, SegmentationRunViewSet, SettingsApi
 
 router = DefaultRouter()
 router.register("memberships", MembershipViewSet, basename="membership")
@@ -15,6 +16,8 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("vehicles", VehicleViewSet, basename="vehicle")
 router.register("orders", OrderViewSet, basename="order")
 router.register("touchpoints", TouchpointViewSet, basename="touchpoint")
+router.register("segmentation/values", CustomerValueViewSet, basename="customer-value")
+router.register("segmentation/runs", SegmentationRunViewSet, basename="segmentation-run")
 
 
 class PublicSchemaView(SpectacularAPIView):
@@ -37,6 +40,9 @@ app_name = "v1"
 
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
+    path("segmentation/distribution/", DistributionApi.as_view(), name="segmentation-distribution"),
+    path("segmentation/migration/", MigrationApi.as_view(), name="segmentation-migration"),
+    path("segmentation/settings/", SettingsApi.as_view(), name="segmentation-settings"),
     path("schema/", PublicSchemaView.as_view(api_version="v1"), name="schema"),
     path("docs/", PublicSwaggerView.as_view(url_name="v1:schema"), name="docs"),
     path("redoc/", PublicRedocView.as_view(url_name="v1:schema"), name="redoc"),
