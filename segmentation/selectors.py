@@ -113,7 +113,7 @@ class GridCell:
     f: int
     customers: int
     monetary: Decimal
-    shade: int  # 0 … 100, by average monetary value relative to the highest cell
+    shade: int  # 15 … 100 from the lowest to the highest average spend; 0 = empty cell
 
     @property
     def dark(self) -> bool:
@@ -123,7 +123,10 @@ class GridCell:
 def rf_grid(*, run: SegmentationRun | None) -> list[list[GridCell]]:
     """Rows R = 5 … 1, columns F = 1 … 5; each cell's customers and their average spend."""
     cells = {(c["r"], c["f"]): c for c in (run.grid if run else [])}
-    top = max((Decimal(c["monetary"]) for c in cells.values()), default=Decimal(0)) or Decimal(1)
+    # shade from the lowest to the highest average, so differences show even when all are high
+    averages = [Decimal(c["monetary"]) for c in cells.values() if c["customers"]]
+    low, high = min(averages, default=Decimal(0)), max(averages, default=Decimal(0))
+    span = (high - low) or Decimal(1)
     grid = []
     for r in range(5, 0, -1):
         row = []
@@ -131,7 +134,13 @@ def rf_grid(*, run: SegmentationRun | None) -> list[list[GridCell]]:
             cell = cells.get((r, f), {"customers": 0, "monetary": "0"})
             monetary = Decimal(cell["monetary"])
             row.append(
-                GridCell(r=r, f=f, customers=cell["customers"], monetary=monetary, shade=int(100 * monetary / top))
+                GridCell(
+                    r=r,
+                    f=f,
+                    customers=cell["customers"],
+                    monetary=monetary,
+                    shade=int(15 + 85 * (monetary - low) / span) if cell["customers"] else 0,
+                )
             )
         grid.append(row)
     return grid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -13,6 +13,8 @@ from crm.tenancy.models import Membership, Tenant
 from crm.tenancy.roles import Role
 from customers.models import Customer, Order, Vehicle
 from customers.validators import normalize_cn_mobile, normalize_plate, validate_id_number, validate_vin
+from segmentation.models import CustomerValue, SegmentationRun
+from segmentation.selectors import tier_migration
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +52,13 @@ def test_the_demo_is_valid_and_has_every_role(settings):
             oldest = Order.objects.order_by("ordered_on").values_list("ordered_on", flat=True).first()
             assert (date(2026, 11, 23) - oldest).days > 2 * 365
             assert not Customer.objects.filter(owner__isnull=True).exists()
+            # segmentation ran at three earlier dates and today: tiers, stages and a migration to show
+            runs = list(SegmentationRun.objects.order_by("run_date").values_list("run_date", flat=True))
+            assert runs == [date(2026, 11, 23) - timedelta(days=d) for d in (90, 60, 30, 0)]
+            assert CustomerValue.objects.exclude(tier="").count() > 60  # of 150: the rest are prospects
+            assert set(Customer.objects.values_list("lifecycle_stage", flat=True)) >= {"prospect", "retained"}
+            migration = tier_migration(from_date=runs[0], to_date=runs[-1])
+            assert migration.moved_up + migration.moved_down > 0
 
 
 def test_the_same_seed_gives_the_same_data():

@@ -19,8 +19,9 @@ from crm.tenancy.context import tenant_context
 from crm.tenancy.models import ApiCredential, Membership, Tenant
 from crm.tenancy.roles import Role
 from crm.tenancy.services import credential_create
-from customers.models import Customer, LifecycleStage, Order, RelationshipClass, Vehicle, VehicleOwnership
+from customers.models import Customer, Order, Vehicle, VehicleOwnership
 from customers.validators import _ID_CHECK, _ID_WEIGHTS, vin_check_digit
+from segmentation.engine import segmentation_recompute
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -360,41 +361,31 @@ def _seed_customers(
                 add(customer, vehicle, Order.Kind.INSURANCE, visit, _money(rng, 3500, 8500), advisor, km)
             month += rng.choice([5, 6, 6, 7])
         vehicle.mileage_km = km_per_month * max(1, (today - purchase).days // 30)
-    Order.objects.bulk_create(orders, batch_size=5000)
+    # Orders arrive in four steps with a segmentation run after each, as if the CRM had been
+    # running for three months: the tier migration page and customer tier histories have content.
+    for checkpoint in [*SEGMENTATION_CHECKPOINTS, 0]:
+        cutoff = today - timedelta(days=checkpoint)
+        due = [order for order in orders if order.pk is None and order.ordered_on <= cutoff]
+        Order.objects.bulk_create(due, batch_size=5000)
+        if checkpoint:
+            segmentation_recompute(run_date=cutoff, trigger="demo")
+    Order.objects.bulk_create([order for order in orders if order.pk is None], batch_size=5000)
     Vehicle.objects.bulk_update(vehicles, ["mileage_km"], batch_size=2000)
     result.orders += len(orders)
     progress(f"  {len(orders)} orders")
 
-    # A first, simple lifecycle so the lists look alive before segmentation runs.
-    vehicles_per_customer: dict[int, int] = {}
-    first_purchase: dict[int, date] = {}
-    for _customer, vehicle, purchase, _c in vehicle_plans:
-        vehicles_per_customer[vehicle.customer_id] = vehicles_per_customer.get(vehicle.customer_id, 0) + 1
-        first_purchase[vehicle.customer_id] = min(purchase, first_purchase.get(vehicle.customer_id, purchase))
     for customer in customers:
-        seen = last_seen.get(customer.pk)
-        customer.last_visit_on = seen
-        n = vehicles_per_customer.get(customer.pk, 0)
-        if seen is None:
-            customer.lifecycle_stage, customer.relationship_class = (
-                LifecycleStage.PROSPECT,
-                rng.choice([RelationshipClass.POTENTIAL, RelationshipClass.GENERAL]),
-            )
-        elif (today - seen).days > 720:
-            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.LOST, RelationshipClass.GENERAL
-        elif (today - seen).days > 365:
-            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.DORMANT, RelationshipClass.GENERAL
-        elif n > 1:
-            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.LOYAL, RelationshipClass.LOYAL
-        elif (today - first_purchase[customer.pk]).days < 90:
-            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.NEW, RelationshipClass.GENERAL
-        else:
-            customer.lifecycle_stage, customer.relationship_class = LifecycleStage.RETAINED, RelationshipClass.KEY
-    Customer.objects.bulk_update(customers, ["lifecycle_stage", "relationship_class", "last_visit_on"], batch_size=2000)
+        customer.last_visit_on = last_seen.get(customer.pk)
+    Customer.objects.bulk_update(customers, ["last_visit_on"], batch_size=2000)
+    # Tonight's run, done now: scores, tiers, lifecycle stage and relationship class.
+    segmentation_recompute(run_date=today, trigger="demo")
     VehicleOwnership.objects.bulk_create(
         [VehicleOwnership(vehicle=v, customer_id=v.customer_id, started_on=v.purchase_date or today) for v in vehicles],
         batch_size=2000,
     )
+
+
+SEGMENTATION_CHECKPOINTS = (90, 60, 30)  # days before today
 
 
 def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress: Callable[[str], None]) -> DemoResult:
