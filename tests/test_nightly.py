@@ -127,3 +127,65 @@ def test_run_nightly_command(dealer_a, steps, capsys):
     with pytest.raises(CommandError, match="No active dealership"):
         call_command("run_nightly", tenant="missing")
     assert connection.in_atomic_block  # still inside the test's transaction: nothing leaked
+
+
+@pytest.fixture
+def queued_like_a_worker(settings):  # type: ignore[no-untyped-def]
+    """Eager tasks that do not propagate errors (apply(throw=False)): Celery then runs the retries
+    as a worker would, only without waiting."""
+    settings.CELERY_TASK_EAGER_PROPAGATES = False
+
+
+def test_a_failed_step_is_retried_alone_with_the_same_date(dealer_a, steps, in_tenant, queued_like_a_worker):
+    from crm.core.tasks import nightly_tenant_task
+
+    calls: list[tuple[str, date]] = []
+
+    @nightly_step("test.flaky", order=1)
+    def flaky(*, tenant_id: int, run_date: date, trigger: str) -> int:
+        calls.append(("flaky", run_date))
+        if len([c for c in calls if c[0] == "flaky"]) < 3:
+            raise RuntimeError("deadlock detected")
+        return 7
+
+    @nightly_step("test.steady", order=2)
+    def steady(*, tenant_id: int, run_date: date, trigger: str) -> int:
+        calls.append(("steady", run_date))
+        return 1
+
+    result = nightly_tenant_task.apply(
+        kwargs={"tenant_id": dealer_a.tenant.pk, "trigger": "schedule", "run_date": "2026-11-20"}, throw=False
+    ).get()
+    assert result == [{"step": "test.flaky", "status": "succeeded", "rows": 7}]
+    assert (
+        calls == [("flaky", date(2026, 11, 20)), ("steady", date(2026, 11, 20))] + [("flaky", date(2026, 11, 20))] * 2
+    )
+    with in_tenant(dealer_a):
+        statuses = list(NightlyRun.objects.filter(step="test.flaky").order_by("id").values_list("status", flat=True))
+        assert statuses == ["failed", "failed", "succeeded"]
+        assert NightlyRun.objects.filter(step="test.steady").count() == 1
+
+
+def test_a_step_that_keeps_failing_stops_after_three_retries(dealer_a, steps, in_tenant, queued_like_a_worker):
+    from crm.core.tasks import STEP_RETRIES, nightly_tenant_task
+
+    @nightly_step("test.broken", order=1)
+    def broken(*, tenant_id: int, run_date: date, trigger: str) -> int:
+        raise RuntimeError("bad data")
+
+    result = nightly_tenant_task.apply(kwargs={"tenant_id": dealer_a.tenant.pk}, throw=False).get()
+    assert result == [{"step": "test.broken", "status": "failed", "rows": None}]
+    with in_tenant(dealer_a):
+        assert NightlyRun.objects.filter(step="test.broken", status="failed").count() == 1 + STEP_RETRIES
+
+
+def test_in_process_runs_record_the_failure_without_retrying(dealer_a, steps, in_tenant):
+    from crm.core.tasks import nightly_tenant_task
+
+    @nightly_step("test.broken", order=1)
+    def broken(*, tenant_id: int, run_date: date, trigger: str) -> int:
+        raise RuntimeError("bad data")
+
+    assert nightly_tenant_task.delay(tenant_id=dealer_a.tenant.pk).get()[0]["status"] == "failed"
+    with in_tenant(dealer_a):
+        assert NightlyRun.objects.filter(step="test.broken").count() == 1

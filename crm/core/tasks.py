@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import date
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
@@ -28,17 +30,48 @@ def nightly_fan_out_task() -> list[int]:
     return queued
 
 
+# A failed step (a deadlock, a lost connection, a worker restart) is retried on its own, with the
+# same business date, after 1, 2 and 4 minutes; the steps are idempotent.
+STEP_RETRIES = 3
+
+
+def step_retry_delay(retries: int) -> int:
+    return 60 * 2**retries
+
+
 @shared_task(
     name="core.nightly_tenant",
+    bind=True,
     autoretry_for=(OSError,),
     retry_backoff=30,
     retry_backoff_max=600,
     max_retries=5,
 )
 def nightly_tenant_task(
-    *, tenant_id: int, trigger: str = NightlyRun.Trigger.SCHEDULE, only: list[str] | None = None
+    self: Any,
+    *,
+    tenant_id: int,
+    trigger: str = NightlyRun.Trigger.SCHEDULE,
+    only: list[str] | None = None,
+    run_date: str | None = None,
 ) -> list[dict[str, Any]]:
-    runs = nightly_run_tenant(tenant_id=int(tenant_id), trigger=trigger, only=only)
+    day = date.fromisoformat(run_date) if run_date else None
+    runs = nightly_run_tenant(tenant_id=int(tenant_id), trigger=trigger, only=only, run_date=day)
+    failed = [r.step for r in runs if r.status == NightlyRun.Status.FAILED]
+    # In-process (no broker, tasks eager and propagating): nothing to wait with; the run is recorded
+    # as failed and the next night, or "Recompute now", runs it again.
+    in_process = self.request.is_eager and settings.CELERY_TASK_EAGER_PROPAGATES
+    if failed and not in_process and self.request.retries < STEP_RETRIES:
+        raise self.retry(
+            kwargs={
+                "tenant_id": tenant_id,
+                "trigger": trigger,
+                "only": failed,
+                "run_date": runs[0].run_date.isoformat(),
+            },
+            countdown=step_retry_delay(self.request.retries),
+            max_retries=STEP_RETRIES,
+        )
     return [{"step": r.step, "status": r.status, "rows": r.rows} for r in runs]
 
 
