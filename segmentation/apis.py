@@ -81,12 +81,12 @@ class DistributionApi(TenantAPIMixin, APIView):
         run = selectors.latest_run()
         settings = selectors.segmentation_settings()
         data = {
-            "run": SegmentationRunSerializer(run).data if run else None,
-            "tiers": [row.__dict__ for row in selectors.tier_distribution(run=run, settings=settings)],
+            "run": run,
+            "tiers": selectors.tier_distribution(run=run, settings=settings),
             "segments": selectors.segment_distribution(run=run),
             "lifecycle_stages": selectors.lifecycle_distribution(run=run),
         }
-        return Response(data)
+        return Response(DistributionSerializer(data).data)
 
 
 class MigrationApi(TenantAPIMixin, APIView):

@@ -223,7 +223,7 @@ class ValueFilters:
     to_tier: str | None = None
 
 
-def _tier_on(day: date, tier: str) -> Exists:
+def _tier_on(day: date, tier: str) -> Any:
     covering = ValueHistory.objects.filter(customer_id=OuterRef("customer_id"), valid_from__lte=day).filter(
         Q(valid_to__isnull=True) | Q(valid_to__gt=day)
     )

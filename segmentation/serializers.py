@@ -120,7 +120,7 @@ class RunStateSerializer(serializers.Serializer[Any]):
 
 class TierRowSerializer(serializers.Serializer[Any]):
     tier = serializers.CharField(help_text='"" = prospects, not tiered')
-    label = serializers.CharField()
+    tier_label = serializers.CharField(source="label")
     customers = serializers.IntegerField()
     share = serializers.FloatField(help_text="% of all customers")
     strategy = serializers.CharField()

@@ -98,9 +98,9 @@ def migration(request: HttpRequest) -> HttpResponse:
                     "total": matrix.row_totals[a],
                 }
             )
-    columns = [
-        {"label": selectors.tier_label(b), "total": matrix.col_totals[b]} for b in (matrix.tiers if matrix else [])
-    ]
+    columns = (
+        [{"label": selectors.tier_label(b), "total": matrix.col_totals[b]} for b in matrix.tiers] if matrix else []
+    )
     return render(
         request,
         "segmentation/migration.html",
