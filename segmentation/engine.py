@@ -55,7 +55,6 @@ def segment_of(r: int, f: int, m: int) -> Segment:
     return SEGMENT_GRID[r][fm_score(f, m) - 1]
 
 
-QUINTILES = [0.2, 0.4, 0.6, 0.8]
 # Value rank key = (R + F + M) × scale + spend: spend breaks ties between equal score sums.
 VALUE_KEY_SCALE = Decimal("1e13")
 
@@ -251,8 +250,7 @@ def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date:
     params: dict[str, Any] = {
         "tenant": tenant_id,
         "run_date": run_date,
-        "q": QUINTILES,
-        "tq": [min(c, 100) / 100 for c in cum],
+        "cum": [min(c, 100) for c in cum],
         "c1": cum[0],
         "c2": cum[1],
         "c3": cum[2],
@@ -283,15 +281,26 @@ def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date:
                v.first_order_on, v.last_order_on,
                coalesce(v.frequency, 0) AS f_val, coalesce(v.monetary, 0) AS m_val,
                v.last_activity_on AS old_activity, v.r_score AS old_r, v.f_score AS old_f, v.m_score AS old_m,
-               v.segment AS old_segment, v.tier AS old_tier
+               v.segment AS old_segment, v.tier AS old_tier, v.scored_on IS NULL AS never_scored
           FROM customers_customer c
           LEFT JOIN segmentation_customervalue v ON v.tenant_id = c.tenant_id AND v.customer_id = c.id
          WHERE c.tenant_id = %(tenant)s AND c.merged_into_id IS NULL
+    ), population AS (
+        -- Edges by whole-number position: the k-th value with k = ceil(share × n), computed in
+        -- integers and handed to percentile_disc as (k - 0.5) / n, so float rounding never moves
+        -- an edge by a customer (0.55 × 100 is 55.000000000000007 in float8).
+        SELECT count(*) AS n FROM input WHERE total > 0
+    ), fractions AS (
+        SELECT ARRAY(SELECT (greatest((q * p.n + 4) / 5, 1) - 0.5) / greatest(p.n, 1)
+                       FROM unnest(ARRAY[1, 2, 3, 4]) AS q)::float8[] AS quintiles,
+               ARRAY(SELECT (greatest((c * p.n + 99) / 100, 1) - 0.5) / greatest(p.n, 1)
+                       FROM unnest(%(cum)s::int[]) WITH ORDINALITY AS u(c, i) ORDER BY i)::float8[] AS tiers
+          FROM population p
     ), bounds AS (
         SELECT count(*) AS n,
-               percentile_disc(%(q)s::float8[]) WITHIN GROUP (ORDER BY last_activity) AS rb,
-               percentile_disc(%(q)s::float8[]) WITHIN GROUP (ORDER BY f_val) AS fb,
-               percentile_disc(%(q)s::float8[]) WITHIN GROUP (ORDER BY m_val) AS mb
+               percentile_disc((SELECT quintiles FROM fractions)) WITHIN GROUP (ORDER BY last_activity) AS rb,
+               percentile_disc((SELECT quintiles FROM fractions)) WITHIN GROUP (ORDER BY f_val) AS fb,
+               percentile_disc((SELECT quintiles FROM fractions)) WITHIN GROUP (ORDER BY m_val) AS mb
           FROM input WHERE total > 0
     ), scored AS MATERIALIZED (
         SELECT i.*,
@@ -300,7 +309,7 @@ def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date:
                CASE WHEN i.total > 0 THEN {m_sql} END AS m
           FROM input i CROSS JOIN bounds b
     ), tier_bounds AS (
-        SELECT percentile_disc(%(tq)s::float8[]) WITHIN GROUP (ORDER BY {value_key} DESC) AS tb
+        SELECT percentile_disc((SELECT tiers FROM fractions)) WITHIN GROUP (ORDER BY {value_key} DESC) AS tb
           FROM scored i WHERE i.r IS NOT NULL
     ), signals AS ({_signals_sql()}
     ), staged AS (
@@ -336,12 +345,12 @@ def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date:
     ), changed AS (
         INSERT INTO seg_changed
         SELECT customer_id, has_row, last_activity, r, f, m, seg, tier, stage, class,
-               (last_activity, r, f, m, seg, tier)
+               never_scored OR (last_activity, r, f, m, seg, tier)
                    IS DISTINCT FROM (old_activity, old_r, old_f, old_m, old_segment, old_tier),
                (stage, class) IS DISTINCT FROM (old_stage, old_class),
                (seg, tier, r, f, m, stage) IS DISTINCT FROM (old_segment, old_tier, old_r, old_f, old_m, old_stage)
           FROM final
-         WHERE NOT has_row
+         WHERE NOT has_row OR never_scored
             OR (last_activity, r, f, m, seg, tier, stage, class)
                IS DISTINCT FROM (old_activity, old_r, old_f, old_m, old_segment, old_tier, old_stage, old_class)
         RETURNING 1
@@ -453,6 +462,27 @@ def _write_history(*, tenant_id: int, run_date: date) -> int:
                AND (h.tier, h.segment, h.rfm_code, h.lifecycle_stage) IS DISTINCT FROM {state}""",
         params,
     )
+    # A same-day correction that restores the state of the period closed today: drop today's period
+    # and reopen that one, so no two adjacent periods carry the same state.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """DELETE FROM segmentation_valuehistory h
+                USING segmentation_valuehistory p, seg_changed s
+                WHERE h.tenant_id = %(tenant)s AND h.customer_id = s.customer_id AND h.valid_to IS NULL
+                  AND h.valid_from = %(run_date)s
+                  AND p.tenant_id = %(tenant)s AND p.customer_id = h.customer_id AND p.valid_to = %(run_date)s
+                  AND (p.tier, p.segment, p.rfm_code, p.lifecycle_stage)
+                      = (h.tier, h.segment, h.rfm_code, h.lifecycle_stage)
+            RETURNING h.customer_id""",
+            params,
+        )
+        restored = [row[0] for row in cursor.fetchall()]
+    if restored:
+        written += _execute(
+            """UPDATE segmentation_valuehistory SET valid_to = NULL
+                WHERE tenant_id = %(tenant)s AND customer_id = ANY(%(ids)s) AND valid_to = %(run_date)s""",
+            params | {"ids": restored},
+        )
     written += _execute(
         f"""UPDATE segmentation_valuehistory h SET valid_to = %(run_date)s
               FROM seg_changed s

@@ -24,7 +24,9 @@ class CustomerValueFilter(django_filters.FilterSet):
     )
     owner = django_filters.NumberFilter(field_name="customer__owner_id")
     changed_since = django_filters.DateFilter(
-        field_name="scored_on", lookup_expr="gte", label="Scores changed on or after this date (incremental sync)"
+        field_name="scored_on",
+        lookup_expr="gte",
+        label="Last visit, scores, segment or tier changed on or after this date (incremental sync)",
     )
 
     class Meta:

@@ -17,7 +17,7 @@ from crm.core.models import NightlyRun
 from crm.core.nightly import STALE_AFTER
 from crm.core.tasks import nightly_tenant_task
 from crm.tenancy.audit import RequestMeta, audit_record
-from crm.tenancy.models import AuditAction, Membership
+from crm.tenancy.models import AuditAction, Membership, Tenant
 from customers.models import Customer
 from segmentation.engine import settings_for_tenant
 from segmentation.models import CustomerValue, SegmentationSettings, ValueHistory
@@ -105,7 +105,7 @@ def segmentation_request_run(*, actor: Membership, meta: RequestMeta | None = No
 def value_merge(*, survivor: Customer, duplicate: Customer) -> dict[str, int]:
     """Merge hook: the duplicate stops being scored and its open history period ends today; the
     survivor is re-aggregated at the next run (its moved orders marked it)."""
-    today = timezone.localdate()
+    today = timezone.localtime(timezone.now(), Tenant.objects.get(pk=survivor.tenant_id).zone).date()
     removed, _detail = CustomerValue.objects.filter(customer=duplicate).delete()
     ValueHistory.objects.filter(customer=duplicate, valid_to__isnull=True, valid_from__gte=today).delete()
     closed = ValueHistory.objects.filter(customer=duplicate, valid_to__isnull=True).update(valid_to=today)
