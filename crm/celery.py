@@ -17,4 +17,6 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Every 15 minutes: start the nightly pipeline for each dealership whose local night it is.
     "nightly-fan-out": {"task": "core.nightly_fan_out", "schedule": crontab(minute="*/15")},
+    # Every 5 minutes: complaint SLA warnings (80%) and escalations (breach), once per stage.
+    "complaints-sla-check": {"task": "complaints.sla_check_fan_out", "schedule": crontab(minute="*/5")},
 }

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from complaints import public_views as complaint_public
 from crm.accounts.forms import AdminSignInForm
 from crm.core import views as core_views
 from crm.tenancy import views as tenancy_views
@@ -18,11 +19,17 @@ urlpatterns = [
     path("accounts/", include("crm.accounts.urls")),
     path("settings/", include("crm.tenancy.urls")),
     path("settings/nightly/", core_views.nightly_runs, name="nightly_runs"),
+    path("notifications/", core_views.notifications, name="notifications"),
     path("permissions/", tenancy_views.permission_matrix, name="permissions"),
     path("customers/", include("customers.urls")),
     path("customers/", include("customers.import_urls")),
     path("customers/", include("customers.quality_urls")),
     path("segmentation/", include("segmentation.urls")),
+    path("complaints/", include("complaints.urls")),
+    # the public complaint form and status check of a dealership (no sign-in)
+    path("c/<slug:code>/", complaint_public.complaint_form, name="complaint_public_form"),
+    path("c/<slug:code>/thanks/", complaint_public.complaint_thanks, name="complaint_public_thanks"),
+    path("c/<slug:code>/status/", complaint_public.complaint_status, name="complaint_public_status"),
     path("api/v1/", include("crm.api.urls", namespace="v1")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -185,6 +185,41 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
 
         seg_settings = SegmentationSettings.objects.create(strategy_key=f"机密策略{marker}")
         seg_run = segmentation_recompute(run_date=date(2025, 6, 1)).run
+        # Complaints: a ticket with its event, watcher, attachment, a policy, settings, a notification.
+        from django.core.files.base import ContentFile
+
+        from complaints import services as complaint_services
+        from complaints.models import ComplaintSettings, SlaPolicy, TicketAttachment, TicketEvent, TicketWatcher
+        from crm.core.models import Notification
+
+        category = complaint_services.categories_ensure()[0]
+        ticket = complaint_services.ticket_open(
+            actor=dealer.agent,
+            data=complaint_services.TicketInput(
+                contact_name=f"投诉人{marker}",
+                contact_mobile=customer.mobile,
+                channel="phone",
+                category=category,
+                subject=f"机密投诉{marker}",
+                description=f"机密投诉内容{marker}",
+                customer=customer,
+            ),
+        )
+        complaint_services.ticket_watch(actor=dealer.consultant, ticket=ticket)
+        attachment = TicketAttachment.objects.create(
+            ticket=ticket,
+            file=ContentFile(b"%PDF-1.4 secret", name=f"isolation-{marker}.pdf"),
+            original_name=f"机密附件{marker}.pdf",
+            content_type="application/pdf",
+            size=15,
+        )
+        policy = SlaPolicy.objects.create(
+            severity="high", category=category, first_response_minutes=30, resolution_minutes=600
+        )
+        complaint_settings = ComplaintSettings.objects.get_or_create()[0]
+        notification = Notification.objects.create(
+            recipient=dealer.manager, kind="test", title=f"机密通知{marker}", url=f"/complaints/{ticket.pk}/"
+        )
         dealer.objects = {
             "customer": customer,
             "vehicle": vehicle,
@@ -195,6 +230,14 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             "mileage": reading,
             "ownership": ownership,
             "import_job": import_job,
+            "ticket": ticket,
+            "ticket_event": TicketEvent.objects.filter(ticket=ticket).first(),
+            "ticket_watcher": TicketWatcher.objects.get(ticket=ticket),
+            "ticket_attachment": attachment,
+            "complaint_category": category,
+            "sla_policy": policy,
+            "complaint_settings": complaint_settings,
+            "notification": notification,
             "segmentation_settings": seg_settings,
             "segmentation_run": seg_run,
             "customer_value": CustomerValue.objects.get(customer=customer),
@@ -217,6 +260,11 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             f"机密样本{marker}",
             credential.name,
             f"机密策略{marker}",
+            f"机密投诉{marker}",
+            f"机密投诉内容{marker}",
+            f"投诉人{marker}",
+            f"机密附件{marker}",
+            f"机密通知{marker}",
             dealer.manager.user.email,
             dealer.consultant.user.email,
         ]

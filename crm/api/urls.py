@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from complaints.apis import ComplaintMetricsApi, TicketViewSet
 from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
 from customers.apis import CustomerViewSet, OrderViewSet, TouchpointViewSet, VehicleViewSet
 from segmentation.apis import CustomerValueViewSet, DistributionApi, MigrationApi, SegmentationRunViewSet, SettingsApi
@@ -16,6 +17,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("vehicles", VehicleViewSet, basename="vehicle")
 router.register("orders", OrderViewSet, basename="order")
 router.register("touchpoints", TouchpointViewSet, basename="touchpoint")
+router.register("complaints/tickets", TicketViewSet, basename="ticket")
 router.register("segmentation/values", CustomerValueViewSet, basename="customer-value")
 router.register("segmentation/runs", SegmentationRunViewSet, basename="segmentation-run")
 
@@ -40,6 +42,7 @@ app_name = "v1"
 
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
+    path("complaints/metrics/", ComplaintMetricsApi.as_view(), name="complaint-metrics"),
     path("segmentation/distribution/", DistributionApi.as_view(), name="segmentation-distribution"),
     path("segmentation/migration/", MigrationApi.as_view(), name="segmentation-migration"),
     path("segmentation/settings/", SettingsApi.as_view(), name="segmentation-settings"),

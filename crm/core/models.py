@@ -39,3 +39,31 @@ class NightlyRun(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.step} {self.run_date} {self.status}"
+
+
+class Notification(TenantOwnedModel):
+    """An in-app message to one staff member (the bell in the header); also e-mailed when asked."""
+
+    recipient = models.ForeignKey("tenancy.Membership", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=40)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("message"), blank=True, max_length=2000)
+    url = models.CharField(_("link"), max_length=300, blank=True)
+    # Deduplication: one notification per (recipient, key); retries of a job never notify twice.
+    key = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "recipient", "key"], condition=~models.Q(key=""), name="notification_once_per_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "recipient", "read_at", "-created_at"], name="notification_inbox")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError
 from crm.core.models import NightlyRun
+from crm.core.notifications import inbox, notifications_mark_read
 from crm.core.services import nightly_request_run
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of, require_capability
@@ -44,6 +45,19 @@ def nightly_runs(request: HttpRequest) -> HttpResponse:
     running = any(run.status == NightlyRun.Status.RUNNING for run in runs)
     template = "core/_nightly_table.html" if request.htmx else "core/nightly_runs.html"  # type: ignore[attr-defined]
     return render(request, template, {"runs": runs, "running": running})
+
+
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The staff member's notifications, newest first; opening the page marks them read."""
+    membership: Membership = membership_of(request)
+    if request.method == "POST":
+        notifications_mark_read(member=membership)
+        return redirect("notifications")
+    items = list(inbox(member=membership)[:100])
+    unread = [n.pk for n in items if n.read_at is None]
+    response = render(request, "core/notifications.html", {"items": items, "unread": set(unread)})
+    notifications_mark_read(member=membership, ids=unread)
+    return response
 
 
 @login_not_required

@@ -277,6 +277,8 @@ LOGGING = {
 
 # --- Product settings ---------------------------------------------------------------------------
 CRM_DEMO_PASSWORD = env_str("CRM_DEMO_PASSWORD", "Demo-2026-crm")
+# Where staff reach the app: links in e-mails sent by background jobs (SLA warnings) start here.
+CRM_SITE_URL = env_str("CRM_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # The Django admin is for platform operators; a non-default path keeps scanners away.
 ADMIN_URL = env_str("ADMIN_URL", "admin/")
 if not ADMIN_URL.endswith("/") or ADMIN_URL.startswith("/"):

@@ -1,6 +1,8 @@
 """Test settings: real PostgreSQL (two roles), fast hashing, mail kept in memory."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from crm.settings.base import *  # noqa: F403
 from crm.settings.base import DATABASES
@@ -11,6 +13,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The test runner migrates as the owner itself (tests/conftest.py); no second alias in tests.
 DATABASES.pop("owner", None)
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Uploaded files (imports, complaint attachments) go to a throw-away folder, not the checkout.
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="crm-test-media-"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

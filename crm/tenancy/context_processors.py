@@ -4,6 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from crm.core.notifications import unread_count
 from crm.tenancy.selectors import user_tenants
 
 
@@ -17,4 +18,5 @@ def tenancy(request: HttpRequest) -> dict[str, Any]:
         "current_tenant": membership.tenant,
         # evaluated lazily by the template only when the switcher is drawn
         "user_tenants": lambda: user_tenants(user_id=user.pk),
+        "unread_notifications": lambda: unread_count(member=membership),
     }

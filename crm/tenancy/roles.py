@@ -74,6 +74,18 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
         _("Set scoring, tier shares and strategies; recompute segmentation now"),
         frozenset({Role.MANAGER}),
     ),
+    "complaints.view_all": (
+        _("See every complaint ticket of the dealership"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.AUDITOR, Role.INTEGRATION}),
+    ),
+    "complaints.work": (
+        _("Open complaint tickets and work those you can see (assigned, watched, your customers')"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.INTEGRATION}),
+    ),
+    "complaints.manage": (
+        _("Hand over any ticket; set complaint categories, SLA targets and the public form"),
+        frozenset({Role.MANAGER}),
+    ),
     "users.view": (_("See the dealership's staff and their roles"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "users.manage": (
         _("Invite and deactivate staff, assign roles"),

@@ -1,0 +1,148 @@
+"""The public complaint form and status check of a dealership: no sign-in, rate-limited, a honeypot
+against bots, made for phones. /c/<dealership code>/ and /c/<dealership code>/status/."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from complaints import selectors, services
+from complaints.forms import PublicComplaintForm, PublicStatusForm
+from complaints.models import Channel, Status, Ticket
+from crm.core.errors import ApplicationError
+from crm.core.forms import form_errors_from
+from crm.tenancy.context import tenant_context
+from crm.tenancy.models import Tenant
+from customers.models import Vehicle
+from customers.validators import normalize_cn_mobile, normalize_plate
+
+SUBMISSIONS_PER_HOUR = 5
+LOOKUPS_PER_HOUR = 20
+SESSION_ACK = "crm_complaint_ack"
+
+
+def _tenant(code: str) -> Tenant:
+    tenant = Tenant.objects.filter(code=code, is_active=True).first()
+    if tenant is None:
+        raise Http404
+    return tenant
+
+
+def _over_limit(request: HttpRequest, what: str, tenant: Tenant, limit: int) -> bool:
+    """Count this client's attempts per dealership and hour; True once over `limit`."""
+    hour = timezone.now().strftime("%Y%m%d%H")
+    key = f"public:{what}:{tenant.pk}:{request.META.get('REMOTE_ADDR', '')}:{hour}"
+    cache.add(key, 0, timeout=60 * 60)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        count = 1
+    return count > limit
+
+
+@login_not_required
+def complaint_form(request: HttpRequest, code: str) -> HttpResponse:
+    tenant = _tenant(code)
+    with tenant_context(tenant.pk):
+        settings = services.complaint_settings()
+        if not settings.public_form_enabled:
+            return render(request, "complaints/public/closed.html", {"tenant": tenant}, status=404)
+        services.categories_ensure()
+        form = PublicComplaintForm(request.POST or None)
+        if request.method == "POST":
+            if _over_limit(request, "complaint", tenant, SUBMISSIONS_PER_HOUR):
+                form.add_error(None, _("Too many complaints from this connection; please call us or try again later."))
+                return render(request, "complaints/public/form.html", {"tenant": tenant, "form": form}, status=429)
+            if form.is_valid():
+                data = form.cleaned_data
+                if data.get("website"):  # the honeypot: looks accepted, nothing is stored
+                    request.session[SESSION_ACK] = ""
+                    return redirect("complaint_public_thanks", code=code)
+                try:
+                    ticket = services.ticket_open(
+                        actor=None, data=_ticket_input(data), source=Ticket.Source.PUBLIC_FORM
+                    )
+                except ApplicationError as error:
+                    form_errors_from(form, error)
+                else:
+                    request.session[SESSION_ACK] = ticket.number
+                    return redirect("complaint_public_thanks", code=code)
+        return render(request, "complaints/public/form.html", {"tenant": tenant, "form": form})
+
+
+def _ticket_input(data: dict) -> services.TicketInput:  # type: ignore[type-arg]
+    vehicle = None
+    if data.get("plate"):
+        try:
+            plate = normalize_plate(data["plate"])
+            mobile = normalize_cn_mobile(data["contact_mobile"])
+        except Exception:  # noqa: BLE001 - a plate or mobile we cannot read is just not linked
+            plate = mobile = ""
+        # link the vehicle only when it belongs to the person complaining (same mobile)
+        vehicle = (
+            Vehicle.objects.filter(plate=plate, customer__mobile=mobile).select_related("customer").first()
+            if plate and mobile
+            else None
+        )
+    description = data["description"]
+    if data.get("plate") and vehicle is None:
+        description += "\n\n" + _("Plate given: %(plate)s") % {"plate": data["plate"]}
+    return services.TicketInput(
+        contact_name=data["contact_name"],
+        contact_mobile=data["contact_mobile"],
+        channel=Channel.WEB_FORM,
+        category=data["category"],
+        subject=data["subject"],
+        description=description,
+        customer=vehicle.customer if vehicle else None,
+        vehicle=vehicle,
+    )
+
+
+@login_not_required
+def complaint_thanks(request: HttpRequest, code: str) -> HttpResponse:
+    tenant = _tenant(code)
+    number = request.session.get(SESSION_ACK)
+    if number is None:
+        return redirect("complaint_public_form", code=code)
+    return render(request, "complaints/public/thanks.html", {"tenant": tenant, "number": number})
+
+
+@login_not_required
+def complaint_status(request: HttpRequest, code: str) -> HttpResponse:
+    tenant = _tenant(code)
+    form = PublicStatusForm(request.POST or None)
+    ticket = None
+    status = 200
+    if request.method == "POST":
+        if _over_limit(request, "status", tenant, LOOKUPS_PER_HOUR):
+            form.add_error(None, _("Too many look-ups from this connection; please try again later."))
+            status = 429
+        elif form.is_valid():
+            try:
+                mobile = normalize_cn_mobile(form.cleaned_data["mobile"])
+            except Exception:  # noqa: BLE001 - reported like a miss: no hint which part was wrong
+                mobile = ""
+            with tenant_context(tenant.pk):
+                ticket = selectors.ticket_for_customer(number=form.cleaned_data["number"], mobile=mobile)
+                if ticket is None:
+                    form.add_error(None, _("No complaint matches this number and mobile."))
+                else:
+                    steps = _public_steps(ticket)
+                    return render(
+                        request,
+                        "complaints/public/status.html",
+                        {"tenant": tenant, "form": form, "ticket": ticket, "steps": steps},
+                    )
+    return render(request, "complaints/public/status.html", {"tenant": tenant, "form": form}, status=status)
+
+
+def _public_steps(ticket: Ticket) -> list[dict[str, object]]:
+    order = [Status.GREET, Status.LISTEN, Status.CALM, Status.HANDLE, Status.CLOSED, Status.FOLLOWED_UP]
+    current = Status.LISTEN if ticket.status == Status.REOPENED else Status(ticket.status)
+    index = order.index(current)
+    return [{"label": s.label, "done": i < index, "current": i == index} for i, s in enumerate(order)]
