@@ -8,7 +8,7 @@ class ComplaintsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from complaints import customer_views  # noqa: F401 - registers the timeline source
+        from complaints import customer_views
         from customers.records import MERGE_HOOKS
 
         MERGE_HOOKS.append(customer_views.tickets_merge)

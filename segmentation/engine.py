@@ -450,7 +450,7 @@ def _apply_changes(*, tenant_id: int, run_date: date) -> int:
 def _write_history(*, tenant_id: int, run_date: date) -> int:
     """Close the open period of every customer whose tier, segment, RFM code or stage changed, and open
     a new one from run_date (a second run on the same day rewrites that day's period instead)."""
-    params = {"tenant": tenant_id, "run_date": run_date}
+    params: dict[str, Any] = {"tenant": tenant_id, "run_date": run_date}
     state = "(s.tier, s.segment, coalesce(s.r::text || s.f::text || s.m::text, ''), s.stage)"
     written = _execute(
         f"""UPDATE segmentation_valuehistory h

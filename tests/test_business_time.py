@@ -15,7 +15,7 @@ DAY = [["08:30", "12:00"], ["13:30", "18:00"]]  # 8 business hours
 
 
 def calendar(**overrides: object) -> BusinessCalendar:
-    hours = {day: DAY for day in ("mon", "tue", "wed", "thu", "fri")} | {"sat": [], "sun": []}
+    hours = dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), DAY) | {"sat": [], "sun": []}
     options: dict[str, object] = {"time_zone": "Asia/Shanghai", "business_hours": hours} | overrides
     return BusinessCalendar.build(**options)  # type: ignore[arg-type]
 

@@ -109,7 +109,7 @@ def test_queues_show_breached_and_waiting_tickets(dealer_a, web, in_tenant):
     assert [t.pk for t, _m, _c in breached.context["rows"]] == [late.pk]
     assert breached.context["rows"][0][2]["state"] == "breached"
     assert [t.pk for t, _m, _c in client.get("/complaints/?queue=waiting").context["rows"]] == [waiting.pk]
-    counts = dict((key, n) for key, _label, n in breached.context["tabs"])
+    counts = {key: n for key, _label, n in breached.context["tabs"]}
     assert counts["breached"] == 1 and counts["waiting"] == 1 and counts["mine"] >= 3
 
 

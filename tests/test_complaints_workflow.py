@@ -47,7 +47,7 @@ def clock(monkeypatch):  # type: ignore[no-untyped-def]
 def dealer(dealer_a):  # type: ignore[no-untyped-def]
     Tenant.objects.filter(pk=dealer_a.tenant.pk).update(
         time_zone="Asia/Shanghai",
-        business_hours={d: WEEKDAY for d in ("mon", "tue", "wed", "thu", "fri")} | {"sat": [], "sun": []},
+        business_hours=dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), WEEKDAY) | {"sat": [], "sun": []},
         holidays=[str(date(2026, 10, 1) + timedelta(days=n)) for n in range(7)],
         makeup_workdays=["2026-09-27", "2026-10-10"],
     )
