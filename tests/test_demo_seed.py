@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from django.core.management import call_command
 
+from complaints.models import Ticket
 from crm.core.demo import DEALERSHIPS, demo_exists, seed_demo
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Membership, Tenant
@@ -57,6 +58,8 @@ def test_the_demo_is_valid_and_has_every_role(settings):
             assert runs == [date(2026, 11, 23) - timedelta(days=d) for d in (90, 60, 30, 0)]
             assert CustomerValue.objects.exclude(tier="").count() > 60  # of 150: the rest are prospects
             assert set(Customer.objects.values_list("lifecycle_stage", flat=True)) >= {"prospect", "retained"}
+            statuses = set(Ticket.objects.values_list("status", flat=True))
+            assert Ticket.objects.count() == 8 and {"greet", "handle", "closed", "followed_up"} <= statuses
             migration = tier_migration(from_date=runs[0], to_date=runs[-1])
             assert migration.moved_up + migration.moved_down > 0
 

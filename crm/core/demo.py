@@ -385,6 +385,60 @@ def _seed_customers(
     )
 
 
+DEMO_COMPLAINTS = (
+    # (category index, severity, subject, steps to go: 0 greet … 4 closed, 5 followed up)
+    (1, "high", "保养后发动机异响", 2),
+    (0, "normal", "前台接待态度冷淡", 5),
+    (2, "normal", "交车时承诺的贴膜没有做", 4),
+    (3, "critical", "维修结算比报价多 800 元", 1),
+    (5, "low", "保养等了四个小时", 0),
+    (4, "normal", "原厂配件缺货，等了两周", 3),
+    (1, "high", "更换刹车片后仍有异响", 4),
+    (6, "low", "停车场没有充电车位", 0),
+)
+
+
+def _seed_complaints(rng: random.Random, by_role: dict[str, list[Membership]]) -> None:
+    """A handful of complaint tickets at every step, worked by the customer-relations agents."""
+    from complaints import services as complaints
+
+    agents = by_role[Role.CR_AGENT]
+    categories = complaints.categories_ensure()
+    customers = list(Customer.objects.exclude(mobile="").order_by("pk")[:200])
+    for index, (category, severity, subject, steps) in enumerate(DEMO_COMPLAINTS):
+        customer = customers[rng.randrange(len(customers))]
+        agent = agents[index % len(agents)]
+        ticket = complaints.ticket_open(
+            actor=agent,
+            data=complaints.TicketInput(
+                contact_name=customer.name,
+                contact_mobile=customer.mobile,
+                channel=rng.choice(["phone", "walk_in", "wechat", "manufacturer"]),
+                category=categories[category],
+                severity=severity,
+                subject=subject,
+                description=f"{subject}。客户希望尽快给出处理方案。",
+                customer=customer,
+            ),
+        )
+        for step in ("listen", "calm", "handle")[: min(steps, 3)]:
+            ticket = complaints.ticket_advance(actor=agent, ticket=ticket, to_status=step, note="已与客户沟通")
+        if steps >= 4:
+            ticket = complaints.ticket_advance(
+                actor=agent,
+                ticket=ticket,
+                to_status="closed",
+                closing=complaints.Closing(
+                    root_cause="服务流程执行不到位",
+                    resolution="向客户致歉并免费处理",
+                    compensation_points=500,
+                    compensation_note="赠送 500 积分",
+                ),
+            )
+        if steps >= 5:
+            complaints.ticket_advance(actor=agent, ticket=ticket, to_status="followed_up", note="客户表示满意")
+
+
 SEGMENTATION_CHECKPOINTS = (90, 60, 30)  # days before today
 
 
@@ -400,6 +454,7 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
         with tenant_context(tenant.pk):
             by_role = _seed_staff(dealer, hasher_user.password, result)
             _seed_customers(dealer, rng, customers_per_dealership, by_role, today, progress, result)
+            _seed_complaints(rng, by_role)
             admin = by_role[Role.TENANT_ADMIN][0]
             _credential, raw_key = credential_create(
                 actor=admin,
