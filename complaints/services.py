@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from complaints import sla
 from complaints.models import (
@@ -555,7 +556,9 @@ def sla_check(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def _announce(ticket: Ticket, stage: str) -> None:
-    what = _("first response") if stage.startswith("response") else _("resolution")
+    what = (
+        pgettext("sla clock", "First response") if stage.startswith("response") else pgettext("sla clock", "Resolution")
+    )
     due = ticket.response_due_at if stage.startswith("response") else ticket.resolution_due_at
     local_due = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
     if stage.endswith("warned"):

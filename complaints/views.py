@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_POST
 
 from complaints import selectors, services
@@ -107,11 +107,15 @@ def _clock_state(ticket: Ticket, now: Any) -> dict[str, Any]:
     """Which target is running, when it is due, and how it stands: ok, soon, breached, paused, done."""
     if not ticket.is_open:
         met = ticket.resolved_at is not None and ticket.resolved_at <= ticket.resolution_due_at
-        return {"label": _("Resolution"), "due": ticket.resolution_due_at, "state": "met" if met else "missed"}
+        return {
+            "label": pgettext("sla clock", "Resolution"),
+            "due": ticket.resolution_due_at,
+            "state": "met" if met else "missed",
+        }
     if ticket.first_response_at is None:
-        label, due = _("First response"), ticket.response_due_at
+        label, due = pgettext("sla clock", "First response"), ticket.response_due_at
     else:
-        label, due = _("Resolution"), ticket.resolution_due_at
+        label, due = pgettext("sla clock", "Resolution"), ticket.resolution_due_at
     if ticket.paused_at is not None:
         state = "paused"
     elif due <= now:
