@@ -38,6 +38,10 @@ PUBLIC_ROUTES = {
     "v1:docs",
     "v1:redoc",
     "admin:login",  # Django admin's own sign-in for platform operators
+    # a dealership's public complaint form and status check (tests/test_complaints_pages.py)
+    "complaint_public_form",
+    "complaint_public_thanks",
+    "complaint_public_status",
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 
