@@ -304,11 +304,29 @@ def ticket_advance(
     ticket.status = to_status
     ticket.save()
     _event(ticket, TicketEvent.Kind.TRANSITION, actor=actor, note=note, from_status=previous, to_status=to_status)
+    _notify_watchers(ticket, actor, to_status)
     if to_status == Status.CLOSED:
         tenant_id = ticket.tenant_id
         ticket_id = ticket.pk
         transaction.on_commit(lambda: _run_closed_hooks(ticket_id, tenant_id))
     return ticket
+
+
+def _notify_watchers(ticket: Ticket, actor: Membership | None, to_status: str) -> None:
+    """Watchers (and the assignee, when someone else moved the ticket) hear of every step."""
+    recipients = [w.membership for w in TicketWatcher.objects.filter(ticket=ticket).select_related("membership__user")]
+    if ticket.assignee is not None:
+        recipients.append(ticket.assignee)
+    recipients = [m for m in recipients if actor is None or m.pk != actor.pk]
+    if recipients:
+        notify(
+            recipients=recipients,
+            kind="ticket_step",
+            title=_("Complaint %(number)s: now “%(step)s”")
+            % {"number": ticket.number, "step": Status(to_status).label},
+            body=ticket.subject,
+            url=ticket_url(ticket),
+        )
 
 
 def _apply_closing(ticket: Ticket, closing: Closing | None, now: datetime) -> None:
@@ -358,6 +376,7 @@ def ticket_reopen(*, actor: Membership, ticket: Ticket, note: str) -> Ticket:
     previous, ticket.status = ticket.status, Status.REOPENED
     ticket.save()
     _event(ticket, TicketEvent.Kind.TRANSITION, actor=actor, note=note, from_status=previous, to_status=Status.REOPENED)
+    _notify_watchers(ticket, actor, Status.REOPENED)
     return ticket
 
 

@@ -302,3 +302,18 @@ def test_attachments_are_checked_by_size_and_content(dealer, in_tenant, clock, s
         big = SimpleUploadedFile("big.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024), content_type="application/pdf")
         with pytest.raises(ApplicationError):
             services.ticket_attach(actor=dealer.agent, ticket=ticket, upload=big)
+
+
+def test_watchers_hear_of_every_step_but_not_of_their_own(dealer, in_tenant, clock):
+    with in_tenant(dealer):
+        ticket = open_ticket(dealer, actor=dealer.agent)
+        services.ticket_watch(actor=dealer.manager, ticket=ticket)
+        services.ticket_watch(actor=dealer.consultant, ticket=ticket)
+        services.ticket_watch(actor=dealer.consultant, ticket=ticket, watch=False)
+        services.ticket_advance(actor=dealer.agent, ticket=ticket, to_status=Status.LISTEN)
+        services.ticket_advance(actor=dealer.manager, ticket=ticket, to_status=Status.CALM)
+        steps = Notification.objects.filter(kind="ticket_step")
+        titles = list(steps.filter(recipient=dealer.manager).values_list("title", flat=True))
+        assert len(titles) == 1 and ticket.number in titles[0] and str(Status.LISTEN.label) in titles[0]
+        assert steps.filter(recipient=dealer.agent).count() == 1  # the manager moved the agent's ticket
+        assert not steps.filter(recipient=dealer.consultant).exists()
