@@ -5,7 +5,7 @@ the customer then sees it resolved on the public status page.
 
 Complaint pages are driven by data-testid and form field names, and the step names are read from
 the same catalogue the server renders with, so the journey does not hang on translation wording.
-Two layout defects the journey showed are pinned as strict xfails at the end of the file."""
+Two layout checks at the end keep the public form within a phone screen and the closing form within the page."""
 
 from __future__ import annotations
 
@@ -219,12 +219,6 @@ def test_a_customer_files_a_complaint_and_an_agent_works_it_to_closed(page, brow
         phone_context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the description textarea (Django's default cols=40) widens the public form's 1fr grid column "
-    "past a 390 px screen: the form is 401 px wide (static/css/app.css .form-grid / .public .form-grid); "
-    "remove this marker with the fix",
-)
 def test_the_public_complaint_form_fits_a_phone_screen(browser, live_server):
     Tenant.objects.create(name="深圳粤通一汽-大众4S店", code=CODE)
     context = _phone(browser, live_server)
@@ -241,13 +235,6 @@ def test_the_public_complaint_form_fits_a_phone_screen(browser, live_server):
         context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="at the handle step the closing form (three 40-column textareas in the 3-column .form-grid) widens "
-    "the ticket page's .two-col grid: at 1280 px the page is ~1655 px wide and the timeline is pushed off "
-    "screen (templates/complaints/ticket_detail.html advance-form, static/css/app.css .two-col / .form-grid); "
-    "remove this marker with the fix",
-)
 def test_the_closing_form_fits_the_ticket_page(page):
     with open("/dev/null", "w") as sink:
         call_command("seed_demo", customers=60, stdout=sink)
