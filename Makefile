@@ -93,8 +93,10 @@ worker: migrate
 beat: migrate
 	REDIS_URL="$${REDIS_URL:-$$(scripts/devredis.sh url)}" $(VENV)/bin/celery -A crm beat --loglevel=INFO --schedule=.run/celerybeat-schedule
 
+# `make bench BENCH=segmentation` runs benchmarks/bench_segmentation.py alone.
+BENCH ?= *
 bench: db
-	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/bench_$(BENCH).py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean: db-stop
 	@scripts/devredis.sh stop

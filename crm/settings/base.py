@@ -262,6 +262,9 @@ SPECTACULAR_SETTINGS = {
         "ImportStatusEnum": "customers.models.ImportJob.Status",
         "RoleEnum": "crm.tenancy.roles.Role",
         "StaffRoleEnum": "crm.tenancy.roles.STAFF_ROLE_CHOICES",
+        "TicketStatusEnum": "complaints.models.Status",
+        "TicketChannelEnum": "complaints.models.Channel",
+        "TouchpointChannelEnum": "customers.models.Touchpoint.Channel",
     },
 }
 
