@@ -127,15 +127,7 @@ class TicketViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         incoming = AdvanceSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        closing = None
-        if data["to_status"] == Status.CLOSED:
-            closing = services.Closing(
-                root_cause=data["root_cause"],
-                resolution=data["resolution"],
-                compensation_amount=data["compensation_amount"],
-                compensation_points=data["compensation_points"],
-                compensation_note=data["compensation_note"],
-            )
+        closing = services.Closing.from_data(data) if data["to_status"] == Status.CLOSED else None
         ticket = services.ticket_advance(
             actor=self.membership, ticket=ticket, to_status=data["to_status"], note=data["note"], closing=closing
         )

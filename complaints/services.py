@@ -267,6 +267,17 @@ class Closing:
     compensation_points: int = 0
     compensation_note: str = ""
 
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Closing:
+        """From a validated form's or serializer's data."""
+        return cls(
+            root_cause=data.get("root_cause") or "",
+            resolution=data.get("resolution") or "",
+            compensation_amount=data.get("compensation_amount") or Decimal("0"),
+            compensation_points=data.get("compensation_points") or 0,
+            compensation_note=data.get("compensation_note") or "",
+        )
+
 
 @transaction.atomic
 def ticket_advance(

@@ -229,15 +229,7 @@ def ticket_advance(request: HttpRequest, pk: int) -> HttpResponse:
     form = (CloseForm if to_status == Status.CLOSED else AdvanceForm)(request.POST)
 
     def run(viewer: Membership, ticket: Ticket, data: dict[str, Any]) -> None:
-        closing = None
-        if data["to_status"] == Status.CLOSED:
-            closing = services.Closing(
-                root_cause=data["root_cause"],
-                resolution=data["resolution"],
-                compensation_amount=data["compensation_amount"],
-                compensation_points=data["compensation_points"],
-                compensation_note=data.get("compensation_note") or "",
-            )
+        closing = services.Closing.from_data(data) if data["to_status"] == Status.CLOSED else None
         services.ticket_advance(
             actor=viewer, ticket=ticket, to_status=data["to_status"], note=data.get("note") or "", closing=closing
         )

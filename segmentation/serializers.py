@@ -17,6 +17,7 @@ from segmentation.models import (
     SegmentationSettings,
     ValueHistory,
 )
+from segmentation.services import SETTINGS_FIELDS
 
 
 class ValueHistorySerializer(serializers.ModelSerializer[ValueHistory]):
@@ -165,27 +166,7 @@ class SettingsSerializer(serializers.ModelSerializer[SegmentationSettings]):
 
     class Meta:
         model = SegmentationSettings
-        fields = [
-            "scoring_mode",
-            "window_months",
-            "recency_days",
-            "frequency_limits",
-            "monetary_limits",
-            "share_key",
-            "share_consolidate",
-            "share_maintain",
-            "share_exit",
-            "red_list_effect",
-            "dormant_after_days",
-            "lost_after_days",
-            "loyal_min_orders",
-            "strategy_key",
-            "strategy_consolidate",
-            "strategy_maintain",
-            "strategy_exit",
-            "strategies",
-            "updated_at",
-        ]
+        fields = [*SETTINGS_FIELDS, "strategies", "updated_at"]
         read_only_fields = ["strategies", "updated_at"]
         # The service validates the whole row (shares add up, limits rise); field validators here
         # catch types and ranges first.
