@@ -301,3 +301,14 @@ def test_metrics_page(dealer_a, web, in_tenant):
     assert figures["overall"]["tickets"] == 2 and figures["overall"]["closed"] == 1  # with conftest's ticket
     assert {row["label"] for row in figures["by_category"]} >= {ticket.category.name}
     assert web(dealer_a.agent).get("/complaints/metrics/").status_code == 403
+
+
+def test_the_home_page_counts_my_open_and_overdue_complaints(dealer_a, web, in_tenant):
+    from django.utils import timezone
+
+    with in_tenant(dealer_a):
+        late = _ticket(dealer_a)
+        Ticket.objects.filter(pk=late.pk).update(resolution_due_at=timezone.now())
+    home = web(dealer_a.agent).get("/")
+    assert home.context["complaints_mine"] == 2 and home.context["complaints_breached"] == 1  # with conftest's
+    assert "complaints_mine" not in web(dealer_a.admin).get("/").context

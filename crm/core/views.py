@@ -25,6 +25,13 @@ def home(request: HttpRequest) -> HttpResponse:
         from customers.selectors import customer_visible_to
 
         context["customer_count"] = customer_visible_to(viewer=membership).count()
+    if membership.can("complaints.work") or membership.can("complaints.view_all"):
+        from complaints.selectors import TicketFilters, ticket_queue
+
+        context["complaints_mine"] = ticket_queue(viewer=membership, filters=TicketFilters(queue="mine")).count()
+        context["complaints_breached"] = ticket_queue(
+            viewer=membership, filters=TicketFilters(queue="breached")
+        ).count()
     if membership.can("nightly.run"):
         context["recent_runs"] = NightlyRun.objects.order_by("-started_at")[:5]
     return render(request, "home.html", context)
