@@ -121,6 +121,7 @@ class Ticket(TenantOwnedModel):
         STAFF = "staff", _("Entered by staff")
         PUBLIC_FORM = "public_form", _("Public complaint form")
         API = "api", _("API")
+        SURVEY = "survey", _("Low survey score")
 
     number = models.CharField(_("acknowledgement number"), max_length=20, editable=False)
     customer = models.ForeignKey(

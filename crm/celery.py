@@ -19,4 +19,6 @@ app.conf.beat_schedule = {
     "nightly-fan-out": {"task": "core.nightly_fan_out", "schedule": crontab(minute="*/15")},
     # Every 5 minutes: complaint SLA warnings (80%) and escalations (breach), once per stage.
     "complaints-sla-check": {"task": "complaints.sla_check_fan_out", "schedule": crontab(minute="*/5")},
+    # Every minute: send what is due in each dealership's outbox (survey invitations, greetings).
+    "outbox-send": {"task": "messaging.outbox_fan_out", "schedule": crontab(minute="*")},
 }

@@ -8,6 +8,7 @@ from complaints import public_views as complaint_public
 from crm.accounts.forms import AdminSignInForm
 from crm.core import views as core_views
 from crm.tenancy import views as tenancy_views
+from surveys import public_views as survey_public
 
 admin.site.site_header = "Dealership CRM · platform"
 admin.site.login_form = AdminSignInForm  # same lockout and sign-in log as the staff sign-in
@@ -26,10 +27,14 @@ urlpatterns = [
     path("customers/", include("customers.quality_urls")),
     path("segmentation/", include("segmentation.urls")),
     path("complaints/", include("complaints.urls")),
+    path("surveys/", include("surveys.urls")),
     # the public complaint form and status check of a dealership (no sign-in)
     path("c/<slug:code>/", complaint_public.complaint_form, name="complaint_public_form"),
     path("c/<slug:code>/thanks/", complaint_public.complaint_thanks, name="complaint_public_thanks"),
     path("c/<slug:code>/status/", complaint_public.complaint_status, name="complaint_public_status"),
+    # a survey invitation's answer page (signed, single-use link; no sign-in)
+    path("s/<str:token>/", survey_public.answer, name="survey_answer"),
+    path("s/<str:token>/thanks/", survey_public.thanks, name="survey_thanks"),
     path("api/v1/", include("crm.api.urls", namespace="v1")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -112,6 +112,7 @@ class CustomerForm(forms.ModelForm):  # type: ignore[type-arg]
             "name",
             "mobile",
             "mobile_secondary",
+            "email",
             "gender",
             "birthday",
             "id_number",

@@ -72,6 +72,7 @@ class Customer(TenantOwnedModel):
     mobile_secondary = models.CharField(
         _("second mobile"), max_length=16, blank=True, validators=[validate_e164_mobile]
     )
+    email = models.EmailField(_("e-mail"), blank=True)
     id_number = models.CharField(_("ID number"), max_length=18, blank=True, validators=[validate_id_number])
     gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices, blank=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True)

@@ -27,6 +27,7 @@ CUSTOMER_FIELDS = (
     "name",
     "mobile",
     "mobile_secondary",
+    "email",
     "id_number",
     "gender",
     "birthday",
@@ -408,6 +409,7 @@ MERGE_HOOKS: list[Any] = []
 FILL_BLANKS = (
     "mobile",
     "mobile_secondary",
+    "email",
     "id_number",
     "gender",
     "birthday",

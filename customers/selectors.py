@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from crm.core.errors import NotAllowed
 from crm.tenancy.models import Membership
 from customers.models import Customer, Vehicle
-from customers.validators import mask_id_number, mask_mobile, normalize_plate
+from customers.validators import mask_email, mask_id_number, mask_mobile, normalize_plate
 
 
 def customer_visible_to(*, viewer: Membership) -> QuerySet[Customer]:
@@ -146,6 +146,8 @@ def customer_masked_value(*, viewer: Membership, customer: Customer, field: str)
         return mask_mobile(value)
     if field == "id_number":
         return mask_id_number(value)
+    if field == "email":
+        return mask_email(value)
     raise NotAllowed(f"{field} is not a masked field")
 
 

@@ -16,6 +16,7 @@ CUSTOMER_OUTPUT_FIELDS = [
     "name",
     "mobile",
     "mobile_secondary",
+    "email",
     "id_number",
     "gender",
     "birthday",
@@ -49,6 +50,7 @@ class CustomerSerializer(serializers.ModelSerializer[Customer]):
 
     mobile = serializers.SerializerMethodField()
     mobile_secondary = serializers.SerializerMethodField()
+    email = serializers.SerializerMethodField()
     id_number = serializers.SerializerMethodField()
     owner_name = serializers.CharField(source="owner.display_name", read_only=True, default=None)
 
@@ -67,6 +69,9 @@ class CustomerSerializer(serializers.ModelSerializer[Customer]):
     def get_mobile_secondary(self, customer: Customer) -> str:
         return customer_masked_value(viewer=self._viewer(), customer=customer, field="mobile_secondary")
 
+    def get_email(self, customer: Customer) -> str:
+        return customer_masked_value(viewer=self._viewer(), customer=customer, field="email")
+
     def get_id_number(self, customer: Customer) -> str:
         return customer_masked_value(viewer=self._viewer(), customer=customer, field="id_number")
 
@@ -78,6 +83,7 @@ class CustomerWriteSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
     mobile = serializers.CharField(max_length=30, required=False, allow_blank=True)
     mobile_secondary = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
     id_number = serializers.CharField(max_length=18, required=False, allow_blank=True)
     gender = serializers.ChoiceField(choices=Customer.Gender.choices, required=False, allow_blank=True)
     birthday = serializers.DateField(required=False, allow_null=True)

@@ -49,6 +49,14 @@ def validate_e164_mobile(value: str) -> None:
         raise ValidationError(_("Store mobile numbers in E.164 form (+86…)."), code="invalid_mobile")
 
 
+def mask_email(value: str) -> str:
+    """wang.li@example.com -> w***@example.com"""
+    if not value or "@" not in value:
+        return "*" * len(value or "")
+    local, domain = value.split("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
 def mask_mobile(value: str) -> str:
     """+8613812345678 -> 138****5678 (the national number, middle four hidden)."""
     if not value:

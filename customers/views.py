@@ -97,6 +97,7 @@ def _detail_context(viewer: Membership, customer: Customer, **extra: Any) -> dic
         "customer": customer,
         "mobile": selectors.customer_masked_value(viewer=viewer, customer=customer, field="mobile"),
         "mobile_secondary": selectors.customer_masked_value(viewer=viewer, customer=customer, field="mobile_secondary"),
+        "email": selectors.customer_masked_value(viewer=viewer, customer=customer, field="email"),
         "id_number": selectors.customer_masked_value(viewer=viewer, customer=customer, field="id_number"),
         "masked": not selectors.customer_shows_full_pii(viewer=viewer, customer=customer),
         "can_reveal": viewer.can("customers.reveal_pii"),

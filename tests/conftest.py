@@ -220,6 +220,31 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
         notification = Notification.objects.create(
             recipient=dealer.manager, kind="test", title=f"机密通知{marker}", url=f"/complaints/{ticket.pk}/"
         )
+        # Surveys: the ready-made templates, an answered invitation, an outbox message.
+        from crm.messaging.models import OutboxMessage
+        from surveys import services as survey_services
+        from surveys.models import Answer, Invitation, Response, SurveySettings
+
+        survey_settings = SurveySettings.objects.create(channels=["sms"], min_days_between=0)
+        survey_template = {t.code: t for t in survey_services.templates_ensure()}["service"]
+        invitation = survey_services.invitation_create(actor=dealer.agent, customer=customer, template=survey_template)
+        survey_services.answers_submit(
+            invitation=invitation,
+            raw={
+                q.key: (
+                    q.choices[0:1]
+                    if q.kind == "multi"
+                    else q.choices[0]
+                    if q.choices
+                    else {"rating": 5, "nps": 9}[q.kind]
+                    if q.kind in ("rating", "nps")
+                    else f"机密答卷{marker}"
+                )
+                for q in invitation.version.questions.all()
+            },
+        )
+        response = Response.objects.get(invitation=invitation)
+        outbox_message = OutboxMessage.objects.filter(purpose=f"survey:{invitation.pk}").first()
         dealer.objects = {
             "customer": customer,
             "vehicle": vehicle,
@@ -230,6 +255,14 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             "mileage": reading,
             "ownership": ownership,
             "import_job": import_job,
+            "survey_settings": survey_settings,
+            "survey_template": survey_template,
+            "survey_version": survey_template.current_version,
+            "survey_question": survey_template.current_version.questions.first(),
+            "survey_invitation": invitation,
+            "survey_response": response,
+            "survey_answer": Answer.objects.filter(response=response).first(),
+            "outbox_message": outbox_message,
             "ticket": ticket,
             "ticket_event": TicketEvent.objects.filter(ticket=ticket).first(),
             "ticket_watcher": TicketWatcher.objects.get(ticket=ticket),
@@ -265,6 +298,7 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             f"投诉人{marker}",
             f"机密附件{marker}",
             f"机密通知{marker}",
+            f"机密答卷{marker}",
             dealer.manager.user.email,
             dealer.consultant.user.email,
         ]

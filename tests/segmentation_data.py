@@ -25,6 +25,7 @@ from dateutil.relativedelta import relativedelta
 from customers.models import Customer, Order, Touchpoint
 from segmentation.engine import SEGMENT_GRID
 from segmentation.models import CustomerValue
+from surveys.models import Response
 
 # Offsets in days before the anchor date. Few distinct values, so ties are everywhere; 30/90/365/730
 # sit exactly on the threshold-mode limits and 31/91/366/731 just past them.
@@ -174,6 +175,8 @@ class Frames:
     customers: pd.DataFrame
     orders: pd.DataFrame
     touched: set[int]
+    # the latest overall rating of each customer who answered a survey (the surveys app's signal)
+    latest_rating: dict[int, int] = field(default_factory=dict)
 
 
 def load_frames() -> Frames:
@@ -191,7 +194,12 @@ def load_frames() -> Frames:
         columns=["customer_id", "ordered_on", "amount", "status", "kind"],
     )
     touched = set(Touchpoint.objects.values_list("customer_id", flat=True))
-    return Frames(customers=customers, orders=orders, touched=touched)
+    latest_rating: dict[int, int] = {}
+    for customer_id, overall in (
+        Response.objects.exclude(overall=None).order_by("submitted_at").values_list("customer_id", "overall")
+    ):
+        latest_rating[customer_id] = overall
+    return Frames(customers=customers, orders=orders, touched=touched, latest_rating=latest_rating)
 
 
 def _ordinal(value: Any) -> float:
@@ -280,7 +288,7 @@ def expected_values(frames: Frames, settings: Any, run_date: date) -> pd.DataFra
             elif settings.red_list_effect == "at_least_consolidate" and tier in (TIER_MAINTAIN, TIER_EXIT):
                 tier = TIER_CONSOLIDATE
         idle = run_date.toordinal() - row["activity_day"] if buyer else None
-        # Lifecycle (no survey, complaint or loyalty signals are registered in this project yet).
+        # Lifecycle; the one signal registered so far is the surveys app's (latest rating 4-5 = satisfied).
         if not buyer:
             stage = "prospect"
         elif row["churn_reason"] or idle > settings.lost_after_days:
@@ -291,6 +299,8 @@ def expected_values(frames: Frames, settings: Any, run_date: date) -> pd.DataFra
             stage = "loyal"
         elif row["last_day"] > row["first_day"]:
             stage = "retained"
+        elif frames.latest_rating.get(cid, 0) >= 4:
+            stage = "satisfied"
         else:
             stage = "new"
         if stage == "loyal":

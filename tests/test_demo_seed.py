@@ -16,6 +16,8 @@ from customers.models import Customer, Order, Vehicle
 from customers.validators import normalize_cn_mobile, normalize_plate, validate_id_number, validate_vin
 from segmentation.models import CustomerValue, SegmentationRun
 from segmentation.selectors import tier_migration
+from surveys.models import Invitation
+from surveys.models import Response as SurveyResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +62,7 @@ def test_the_demo_is_valid_and_has_every_role(settings):
             assert set(Customer.objects.values_list("lifecycle_stage", flat=True)) >= {"prospect", "retained"}
             statuses = set(Ticket.objects.values_list("status", flat=True))
             assert Ticket.objects.count() == 8 and {"greet", "handle", "closed", "followed_up"} <= statuses
+            assert SurveyResponse.objects.count() >= 5 and Invitation.objects.filter(status="sent").exists()
             migration = tier_migration(from_date=runs[0], to_date=runs[-1])
             assert migration.moved_up + migration.moved_down > 0
 

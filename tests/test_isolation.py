@@ -42,6 +42,9 @@ PUBLIC_ROUTES = {
     "complaint_public_form",
     "complaint_public_thanks",
     "complaint_public_status",
+    # a survey invitation's answer page, reached by its signed link (tests/test_surveys.py)
+    "survey_answer",
+    "survey_thanks",
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -8,6 +8,7 @@ from complaints.apis import ComplaintMetricsApi, TicketViewSet
 from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
 from customers.apis import CustomerViewSet, OrderViewSet, TouchpointViewSet, VehicleViewSet
 from segmentation.apis import CustomerValueViewSet, DistributionApi, MigrationApi, SegmentationRunViewSet, SettingsApi
+from surveys.apis import InvitationViewSet, ResponseViewSet, SurveyResultsApi, TemplateViewSet
 
 router = DefaultRouter()
 router.register("memberships", MembershipViewSet, basename="membership")
@@ -18,6 +19,9 @@ router.register("vehicles", VehicleViewSet, basename="vehicle")
 router.register("orders", OrderViewSet, basename="order")
 router.register("touchpoints", TouchpointViewSet, basename="touchpoint")
 router.register("complaints/tickets", TicketViewSet, basename="ticket")
+router.register("surveys/templates", TemplateViewSet, basename="survey-template")
+router.register("surveys/invitations", InvitationViewSet, basename="survey-invitation")
+router.register("surveys/responses", ResponseViewSet, basename="survey-response")
 router.register("segmentation/values", CustomerValueViewSet, basename="customer-value")
 router.register("segmentation/runs", SegmentationRunViewSet, basename="segmentation-run")
 
@@ -43,6 +47,7 @@ app_name = "v1"
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
     path("complaints/metrics/", ComplaintMetricsApi.as_view(), name="complaint-metrics"),
+    path("surveys/results/", SurveyResultsApi.as_view(), name="survey-results"),
     path("segmentation/distribution/", DistributionApi.as_view(), name="segmentation-distribution"),
     path("segmentation/migration/", MigrationApi.as_view(), name="segmentation-migration"),
     path("segmentation/settings/", SettingsApi.as_view(), name="segmentation-settings"),

@@ -439,6 +439,60 @@ def _seed_complaints(rng: random.Random, by_role: dict[str, list[Membership]]) -
             complaints.ticket_advance(actor=agent, ticket=ticket, to_status="followed_up", note="客户表示满意")
 
 
+def _seed_surveys(rng: random.Random, today: date) -> None:
+    """Answered surveys over the last months (sales and service), so the results page has figures."""
+    from datetime import datetime, time
+
+    from django.utils import timezone
+
+    from surveys import services as surveys
+    from surveys.models import Invitation, QuestionKind, Response, SurveySettings
+
+    SurveySettings.objects.get_or_create(defaults={"channels": ["sms", "wechat"], "low_score_action": "notify"})
+    templates = {t.code: t for t in surveys.templates_ensure()}
+    recent = (
+        Order.objects.filter(status=Order.Status.COMPLETED, ordered_on__gte=today - timedelta(days=150))
+        .exclude(customer__mobile="")
+        .select_related("customer", "staff")
+        .order_by("pk")
+    )
+    seen: set[int] = set()
+    for order in recent:
+        if order.customer_id in seen or rng.random() < 0.6:
+            continue
+        seen.add(order.customer_id)
+        code = "sales" if order.kind == Order.Kind.VEHICLE_SALE else "service"
+        try:
+            invitation = surveys.invitation_create(
+                actor=None,
+                customer=order.customer,
+                template=templates[code],
+                trigger=Invitation.Trigger.DELIVERY if code == "sales" else Invitation.Trigger.SERVICE,
+                order=order,
+                staff=order.staff,
+            )
+        except surveys.NotInvited:
+            continue
+        moment = timezone.make_aware(datetime.combine(order.ordered_on + timedelta(days=2), time(10)))
+        Invitation.objects.filter(pk=invitation.pk).update(sent_at=moment, status=Invitation.Status.SENT)
+        if rng.random() < 0.3:
+            continue  # not everybody answers
+        mood = rng.choice([5, 5, 5, 4, 4, 4, 4, 3, 3, 2])
+        raw: dict[str, object] = {}
+        for question in invitation.version.questions.all():
+            if question.kind == QuestionKind.RATING:
+                raw[question.key] = max(1, min(5, mood + rng.choice([-1, 0, 0, 0, 1])))
+            elif question.kind == QuestionKind.NPS:
+                raw[question.key] = max(0, min(10, mood * 2 + rng.choice([-2, -1, 0, 0])))
+            elif question.kind == QuestionKind.SINGLE:
+                raw[question.key] = rng.choice(question.choices)
+            elif question.kind == QuestionKind.MULTI:
+                raw[question.key] = [rng.choice(question.choices)]
+        surveys.answers_submit(invitation=invitation, raw=raw)
+        Response.objects.filter(invitation=invitation).update(submitted_at=moment + timedelta(hours=5))
+        Invitation.objects.filter(pk=invitation.pk).update(answered_at=moment + timedelta(hours=5))
+
+
 SEGMENTATION_CHECKPOINTS = (90, 60, 30)  # days before today
 
 
@@ -455,6 +509,7 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
             by_role = _seed_staff(dealer, hasher_user.password, result)
             _seed_customers(dealer, rng, customers_per_dealership, by_role, today, progress, result)
             _seed_complaints(rng, by_role)
+            _seed_surveys(rng, today)
             admin = by_role[Role.TENANT_ADMIN][0]
             _credential, raw_key = credential_create(
                 actor=admin,

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "crm.tenancy",
     "crm.accounts",
+    "crm.messaging",
     "customers",
     "segmentation",
     "loyalty",
@@ -280,6 +281,12 @@ LOGGING = {
 
 # --- Product settings ---------------------------------------------------------------------------
 CRM_DEMO_PASSWORD = env_str("CRM_DEMO_PASSWORD", "Demo-2026-crm")
+# Messages to customers: SMS and WeChat leave through HTTP gateways (crm/messaging/channels.py);
+# without one, such messages wait in the outbox. E-mail uses the EMAIL_* settings.
+SMS_GATEWAY_URL = env_optional("SMS_GATEWAY_URL")
+SMS_GATEWAY_TOKEN = env_optional("SMS_GATEWAY_TOKEN")
+WECHAT_GATEWAY_URL = env_optional("WECHAT_GATEWAY_URL")
+WECHAT_GATEWAY_TOKEN = env_optional("WECHAT_GATEWAY_TOKEN")
 # Where staff reach the app: links in e-mails sent by background jobs (SLA warnings) start here.
 CRM_SITE_URL = env_str("CRM_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # The Django admin is for platform operators; a non-default path keeps scanners away.

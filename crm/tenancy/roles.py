@@ -86,6 +86,18 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
         _("Hand over any ticket; set complaint categories, SLA targets and the public form"),
         frozenset({Role.MANAGER}),
     ),
+    "surveys.view": (
+        _("See survey results and answers"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.AUDITOR, Role.INTEGRATION}),
+    ),
+    "surveys.send": (
+        _("Send surveys to customers and cancel them"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.INTEGRATION}),
+    ),
+    "surveys.manage": (
+        _("Edit survey templates and survey settings"),
+        frozenset({Role.MANAGER}),
+    ),
     "users.view": (_("See the dealership's staff and their roles"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "users.manage": (
         _("Invite and deactivate staff, assign roles"),

@@ -1,0 +1,110 @@
+"""The public answer page: /s/<signed token>/. No sign-in, phone first, in the dealership's language
+(zh-hans by default). Shows nothing beyond its own invitation: the customer's name and the questions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.views.decorators.cache import never_cache
+
+from crm.core.errors import ApplicationError
+from crm.tenancy.context import tenant_context
+from crm.tenancy.models import Tenant
+from surveys.models import QuestionKind
+from surveys.services import LinkProblem, answers_save_draft, answers_submit, invitation_for_answer, read_token
+
+
+def _raw_answers(request: HttpRequest, questions: list[Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for question in questions:
+        if question.kind == QuestionKind.MULTI:
+            raw[question.key] = request.POST.getlist(question.key)
+        else:
+            raw[question.key] = request.POST.get(question.key, "").strip()
+    return raw
+
+
+def _speak_like(request: HttpRequest, tenant: Tenant) -> None:
+    """The dealership's language, unless the visitor chose one (the language switch sets the cookie)."""
+    if not request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME):
+        translation.activate(tenant.locale)
+
+
+def _problem(request: HttpRequest, reason: str, tenant: Tenant | None, status: int) -> HttpResponse:
+    return render(request, "surveys/public/problem.html", {"reason": reason, "tenant": tenant}, status=status)
+
+
+@never_cache
+@login_not_required
+def answer(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        tenant_id, invitation_id, nonce = read_token(token)
+    except (signing.BadSignature, ValueError):
+        return _problem(request, "invalid", None, 404)
+    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+    if tenant is None:
+        return _problem(request, "invalid", None, 404)
+    _speak_like(request, tenant)
+    with tenant_context(tenant.pk):
+        try:
+            invitation = invitation_for_answer(invitation_id, nonce)
+        except LinkProblem as problem:
+            return _problem(request, problem.reason, tenant, 410 if problem.reason != "invalid" else 404)
+        questions = list(invitation.version.questions.all())
+        values: dict[str, Any] = dict(invitation.draft)
+        errors: dict[str, list[str]] = {}
+        saved = False
+        if request.method == "POST":
+            raw = _raw_answers(request, questions)
+            values = {k: v for k, v in raw.items() if v not in ("", [])}
+            try:
+                if request.POST.get("action") == "save":
+                    errors = answers_save_draft(invitation=invitation, raw=raw)
+                    saved = not errors
+                else:
+                    answers_submit(invitation=invitation, raw=raw)
+                    return redirect("survey_thanks", token=token)
+            except LinkProblem as problem:
+                return _problem(request, problem.reason, tenant, 410)
+            except ApplicationError as error:
+                errors = error.fields
+        elif invitation.opened_at is None:
+            answers_save_draft(invitation=invitation, raw=invitation.draft)  # records the first opening
+        sections: list[dict[str, Any]] = []
+        for question in questions:
+            if not sections or sections[-1]["name"] != question.section:
+                sections.append({"name": question.section, "questions": []})
+            sections[-1]["questions"].append(
+                {"q": question, "value": values.get(question.key), "errors": errors.get(question.key, [])}
+            )
+        context = {
+            "tenant": tenant,
+            "invitation": invitation,
+            "version": invitation.version,
+            "sections": sections,
+            "errors": errors,
+            "saved": saved,
+            "rating_range": range(5, 0, -1),
+            "nps_range": range(11),
+        }
+        return render(request, "surveys/public/answer.html", context, status=400 if errors else 200)
+
+
+@never_cache
+@login_not_required
+def thanks(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        tenant_id, _invitation_id, _nonce = read_token(token)
+    except (signing.BadSignature, ValueError):
+        return _problem(request, "invalid", None, 404)
+    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+    if tenant is None:
+        return _problem(request, "invalid", None, 404)
+    _speak_like(request, tenant)
+    return render(request, "surveys/public/thanks.html", {"tenant": tenant})
