@@ -223,7 +223,7 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
         # Surveys: the ready-made templates, an answered invitation, an outbox message.
         from crm.messaging.models import OutboxMessage
         from surveys import services as survey_services
-        from surveys.models import Answer, Invitation, Response, SurveySettings
+        from surveys.models import Answer, Response, SurveySettings
 
         survey_settings = SurveySettings.objects.create(channels=["sms"], min_days_between=0)
         survey_template = {t.code: t for t in survey_services.templates_ensure()}["service"]
