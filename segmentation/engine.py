@@ -176,7 +176,20 @@ def _refresh_aggregates(*, tenant_id: int, settings: SegmentationSettings, windo
                    ON CONFLICT DO NOTHING""",
                 params,
             )
-    only_affected = "" if full else "AND o.customer_id IN (SELECT customer_id FROM seg_affected)"
+    aggregates = """min(o.ordered_on) AS first_on, max(o.ordered_on) AS last_on,
+                    count(*) AS total, count(*) FILTER (WHERE o.kind = %(vehicle_sale)s) AS vehicles,
+                    count(*) FILTER (WHERE o.ordered_on >= %(ws)s) AS freq,
+                    sum(o.amount) FILTER (WHERE o.ordered_on >= %(ws)s) AS spend"""
+    if full:
+        # Everyone: one pass over the dealership's orders, grouped.
+        source = f"""LEFT JOIN (SELECT o.customer_id, {aggregates} FROM customers_order o
+                                  WHERE o.tenant_id = %(tenant)s AND o.status <> %(reversed)s
+                                  GROUP BY o.customer_id) agg ON agg.customer_id = a.customer_id"""
+    else:
+        # A few: each customer's orders by index (a grouped join here can re-run once per customer).
+        source = f"""CROSS JOIN LATERAL (SELECT {aggregates} FROM customers_order o
+                                          WHERE o.tenant_id = %(tenant)s AND o.customer_id = a.customer_id
+                                            AND o.status <> %(reversed)s) agg"""
     refreshed = _execute(
         f"""
         INSERT INTO segmentation_customervalue AS v
@@ -186,15 +199,7 @@ def _refresh_aggregates(*, tenant_id: int, settings: SegmentationSettings, windo
                coalesce(agg.vehicles, 0), coalesce(agg.freq, 0), coalesce(agg.spend, 0), NULL, '', '', ''
           FROM seg_affected a
           JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = a.customer_id AND c.merged_into_id IS NULL
-          LEFT JOIN (
-                SELECT o.customer_id, min(o.ordered_on) AS first_on, max(o.ordered_on) AS last_on,
-                       count(*) AS total, count(*) FILTER (WHERE o.kind = %(vehicle_sale)s) AS vehicles,
-                       count(*) FILTER (WHERE o.ordered_on >= %(ws)s) AS freq,
-                       sum(o.amount) FILTER (WHERE o.ordered_on >= %(ws)s) AS spend
-                  FROM customers_order o
-                 WHERE o.tenant_id = %(tenant)s AND o.status <> %(reversed)s {only_affected}
-                 GROUP BY o.customer_id
-          ) agg ON agg.customer_id = a.customer_id
+          {source}
         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
                first_order_on = EXCLUDED.first_order_on, last_order_on = EXCLUDED.last_order_on,
                orders_total = EXCLUDED.orders_total, vehicle_purchases = EXCLUDED.vehicle_purchases,
@@ -519,6 +524,12 @@ def segmentation_recompute(*, run_date: date, trigger: str = "") -> RunResult:
         return now
 
     _execute("SET LOCAL work_mem = '64MB'")
+    # A dealership whose rows the planner has no statistics for yet (its first run, before autovacuum
+    # analyzes them) must not get nested-loop joins over all its customers: measured 26.8 s instead
+    # of 0.3 s for 18,609 customers. Without nested loops the plan cost rises enough to wake the JIT
+    # compiler, which only costs time here.
+    _execute("SET LOCAL enable_nestloop = off")
+    _execute("SET LOCAL jit = off")
     # A worker killed mid-run: its backend notices the lost client and rolls back within seconds.
     _execute("SET LOCAL client_connection_check_interval = '2s'")
     settings = SegmentationSettings.objects.select_for_update().get(pk=settings_for_tenant().pk)
