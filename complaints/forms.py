@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from complaints.models import Channel, ComplaintCategory, Severity, Status
 from complaints.selectors import QUEUES, TicketFilters
+from crm.core.forms import DateRangeForm
 from crm.tenancy.models import Membership
 
 
@@ -138,15 +139,8 @@ class SlaPolicyForm(forms.Form):
         self.fields["category"].queryset = _categories(active_only=False)  # type: ignore[attr-defined]
 
 
-class MetricsForm(forms.Form):
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
-            self.add_error("end", _("The end is before the start."))
-        return cleaned
+class MetricsForm(DateRangeForm):
+    pass
 
 
 # --- Public -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from complaints.models import OPEN_STATUSES, ComplaintCategory, Status, Ticket, TicketEvent, TicketWatcher
+from crm.core.sql import fetch_dict, fetch_dicts
 from crm.tenancy.models import Membership
 from customers.models import Customer
 
@@ -144,22 +145,22 @@ def complaint_metrics(*, period: Period, zone: Any) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {figures} {base}", params)
-        result["overall"] = _row(cursor)
+        result["overall"] = fetch_dict(cursor)
         cursor.execute(
             f"SELECT coalesce(c.name, '') AS label, {figures} {base} GROUP BY c.name ORDER BY count(*) DESC", params
         )
-        result["by_category"] = _rows(cursor)
+        result["by_category"] = fetch_dicts(cursor)
         cursor.execute(
             f"""SELECT t.assignee_id AS assignee_id, {figures} {base} GROUP BY t.assignee_id ORDER BY count(*) DESC""",
             params,
         )
-        result["by_assignee"] = _rows(cursor)
+        result["by_assignee"] = fetch_dicts(cursor)
         cursor.execute(
             f"""SELECT to_char(t.opened_at AT TIME ZONE %(tz)s, 'YYYY-MM') AS label, {figures} {base}
                  GROUP BY 1 ORDER BY 1""",
             params | {"tz": str(zone)},
         )
-        result["by_month"] = _rows(cursor)
+        result["by_month"] = fetch_dicts(cursor)
         cursor.execute("SELECT count(*) FROM customers_customer WHERE merged_into_id IS NULL")
         (customers,) = cursor.fetchone()
     names = {
@@ -174,13 +175,3 @@ def complaint_metrics(*, period: Period, zone: Any) -> dict[str, Any]:
     result["customers"] = customers
     result["per_100_customers"] = round(100 * tickets / customers, 2) if customers else None
     return result
-
-
-def _row(cursor: Any) -> dict[str, Any]:
-    columns = [c.name for c in cursor.description]
-    return dict(zip(columns, cursor.fetchone(), strict=True))
-
-
-def _rows(cursor: Any) -> list[dict[str, Any]]:
-    columns = [c.name for c in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -32,6 +32,7 @@ from complaints.models import ComplaintCategory, SlaPolicy, Status, Ticket, Tick
 from complaints.sla import DEFAULT_TARGETS
 from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
+from crm.core.paging import page_of
 from crm.tenancy.decorators import membership_of, require_capability
 from crm.tenancy.models import Membership
 from customers.validators import mask_mobile
@@ -74,16 +75,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     filters = form.filters() if form.is_valid() else selectors.TicketFilters()
     if not request.GET.get("queue") and not viewer.can("complaints.work"):
         filters.queue = "team"  # auditors have no tickets of their own
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    offset = (page_number - 1) * PAGE_SIZE
     now = timezone.now()
-    batch = list(selectors.ticket_queue(viewer=viewer, filters=filters, now=now)[offset : offset + PAGE_SIZE + 1])
-    rows = [(t, contact_mobile_for(viewer, t), _clock_state(t, now)) for t in batch[:PAGE_SIZE]]
-    query = request.GET.copy()
-    query.pop("page", None)
+    page = page_of(request, selectors.ticket_queue(viewer=viewer, filters=filters, now=now), size=PAGE_SIZE)
+    rows = [(t, contact_mobile_for(viewer, t), _clock_state(t, now)) for t in page.items]
     counts = selectors.queue_counts(viewer=viewer, now=now)
     tabs = [(key, QUEUE_LABELS[key], counts[key]) for key in selectors.QUEUES]
     return render(
@@ -94,10 +88,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "tabs": tabs,
             "current": filters.queue,
-            "page_number": page_number,
-            "has_next": len(batch) > PAGE_SIZE,
-            "has_previous": page_number > 1,
-            "query_string": query.urlencode(),
+            **page.context(),
             "can_open": viewer.can("complaints.work"),
         },
     )

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
+from crm.core.paging import page_of
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of
 from crm.tenancy.models import Membership
@@ -57,24 +58,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         return _forbidden(request)
     form = CustomerFilterForm(request.GET or None, viewer=viewer)
     filters = form.filters() if form.is_valid() else selectors.CustomerFilters()
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    # No total count: on a dealership of a million customers a count costs more than the page.
-    offset = (page_number - 1) * PAGE_SIZE
-    batch = list(selectors.customer_list(viewer=viewer, filters=filters)[offset : offset + PAGE_SIZE + 1])
-    rows = [(c, selectors.customer_masked_value(viewer=viewer, customer=c, field="mobile")) for c in batch[:PAGE_SIZE]]
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {
-        "form": form,
-        "rows": rows,
-        "page_number": page_number,
-        "has_next": len(batch) > PAGE_SIZE,
-        "has_previous": page_number > 1,
-        "query_string": query.urlencode(),
-    }
+    page = page_of(request, selectors.customer_list(viewer=viewer, filters=filters), size=PAGE_SIZE)
+    rows = [(c, selectors.customer_masked_value(viewer=viewer, customer=c, field="mobile")) for c in page.items]
+    context = {"form": form, "rows": rows, **page.context()}
     template = "customers/_rows.html" if request.htmx else "customers/customer_list.html"  # type: ignore[attr-defined]
     return render(request, template, context)
 

@@ -30,6 +30,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from crm.core.sql import fetch_dicts
 from crm.tenancy.context import require_tenant_id
 from customers.models import LifecycleStage, Order, RelationshipClass
 from customers.records import customers_apply_derived_classes
@@ -371,8 +372,7 @@ def _score_and_diff(*, tenant_id: int, settings: SegmentationSettings, run_date:
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        columns = [c.name for c in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        rows = fetch_dicts(cursor)
     summary: dict[str, Any] = {"tiers": {}, "segments": {}, "stages": {}, "grid": []}
     for row in rows:
         if not row["g_tier"] and row["g_seg"] and row["g_stage"]:

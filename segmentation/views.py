@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
 from crm.core.models import NightlyRun
+from crm.core.paging import page_of
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of, require_capability
 from customers.selectors import customer_masked_value
@@ -116,12 +117,7 @@ def customers(request: HttpRequest) -> HttpResponse:
         return render(request, "403.html", status=403)
     form = ValueFilterForm(request.GET or None)
     filters = form.filters() if form.is_valid() else selectors.ValueFilters()
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    offset = (page_number - 1) * PAGE_SIZE
-    batch = list(selectors.customer_values(viewer=viewer, filters=filters)[offset : offset + PAGE_SIZE + 1])
+    page = page_of(request, selectors.customer_values(viewer=viewer, filters=filters), size=PAGE_SIZE)
     settings = selectors.segmentation_settings()
     today = timezone.localdate()
     rows = [
@@ -130,10 +126,8 @@ def customers(request: HttpRequest) -> HttpResponse:
             customer_masked_value(viewer=viewer, customer=value.customer, field="mobile"),
             value.recency_days(today),
         )
-        for value in batch[:PAGE_SIZE]
+        for value in page.items
     ]
-    query = request.GET.copy()
-    query.pop("page", None)
     tier = filters.tier
     context = {
         "form": form,
@@ -144,10 +138,7 @@ def customers(request: HttpRequest) -> HttpResponse:
         "tiers": [(str(t), t.label) for t in Tier],
         "not_tiered": NOT_TIERED,
         "filters": filters,
-        "page_number": page_number,
-        "has_next": len(batch) > PAGE_SIZE,
-        "has_previous": page_number > 1,
-        "query_string": query.urlencode(),
+        **page.context(),
         "can_view_overview": viewer.can("segmentation.view"),
     }
     return render(request, "segmentation/customers.html", context)

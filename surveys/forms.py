@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.postgres.forms import SimpleArrayField
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.forms import DateRangeForm
 from surveys.models import Invitation, QuestionKind, SurveySettings, SurveyTemplate
 
 
@@ -59,15 +60,8 @@ class InvitationFilterForm(forms.Form):
         self.fields["template"].queryset = SurveyTemplate.objects.order_by("moment")  # type: ignore[attr-defined]
 
 
-class ResultsForm(InvitationFilterForm):
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
-            self.add_error("end", _("The end is before the start."))
-        return cleaned
+class ResultsForm(DateRangeForm, InvitationFilterForm):
+    """The period and, optionally, one template (the status filter is not used on results)."""
 
 
 class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]

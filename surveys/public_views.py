@@ -40,17 +40,27 @@ def _problem(request: HttpRequest, reason: str, tenant: Tenant | None, status: i
     return render(request, "surveys/public/problem.html", {"reason": reason, "tenant": tenant}, status=status)
 
 
-@never_cache
-@login_not_required
-def answer(request: HttpRequest, token: str) -> HttpResponse:
+def _from_link(request: HttpRequest, token: str) -> tuple[Tenant, int, str] | None:
+    """The active dealership, invitation id and nonce a signed link names (None: not valid); the
+    page then speaks the dealership's language."""
     try:
         tenant_id, invitation_id, nonce = read_token(token)
     except (signing.BadSignature, ValueError):
-        return _problem(request, "invalid", None, 404)
+        return None
     tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
     if tenant is None:
-        return _problem(request, "invalid", None, 404)
+        return None
     _speak_like(request, tenant)
+    return tenant, invitation_id, nonce
+
+
+@never_cache
+@login_not_required
+def answer(request: HttpRequest, token: str) -> HttpResponse:
+    link = _from_link(request, token)
+    if link is None:
+        return _problem(request, "invalid", None, 404)
+    tenant, invitation_id, nonce = link
     with tenant_context(tenant.pk):
         try:
             invitation = invitation_for_answer(invitation_id, nonce)
@@ -99,12 +109,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @login_not_required
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        tenant_id, _invitation_id, _nonce = read_token(token)
-    except (signing.BadSignature, ValueError):
+    link = _from_link(request, token)
+    if link is None:
         return _problem(request, "invalid", None, 404)
-    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
-    if tenant is None:
-        return _problem(request, "invalid", None, 404)
-    _speak_like(request, tenant)
-    return render(request, "surveys/public/thanks.html", {"tenant": tenant})
+    return render(request, "surveys/public/thanks.html", {"tenant": link[0]})

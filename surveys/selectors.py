@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from crm.core.sql import fetch_dict, fetch_dicts
 from crm.tenancy.models import Membership
 from surveys.models import Answer, Invitation, Response, SurveyTemplate
 from surveys.services import templates_ensure
@@ -111,13 +112,13 @@ def survey_results(*, period: Period, zone: Any, template: SurveyTemplate | None
     result: dict[str, Any] = {}
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {headline} {base}", params)
-        result["overall"] = _nps(_row(cursor))
+        result["overall"] = _nps(fetch_dict(cursor))
         cursor.execute(
             f"""SELECT to_char(r.submitted_at AT TIME ZONE %(tz)s, 'YYYY-MM') AS label, {headline} {base}
                 GROUP BY 1 ORDER BY 1""",
             params,
         )
-        result["by_month"] = [_nps(row) for row in _rows(cursor)]
+        result["by_month"] = [_nps(row) for row in fetch_dicts(cursor)]
         cursor.execute(
             f"""SELECT r.staff_id AS staff_id, i.trigger AS trigger, {headline} {
                 base.replace(
@@ -128,7 +129,7 @@ def survey_results(*, period: Period, zone: Any, template: SurveyTemplate | None
                 GROUP BY r.staff_id, i.trigger ORDER BY count(*) DESC""",
             params,
         )
-        by_staff = [_nps(row) for row in _rows(cursor)]
+        by_staff = [_nps(row) for row in fetch_dicts(cursor)]
         cursor.execute(
             f"""SELECT q.section, q.key, min(q.text) AS text, q.kind, count(a.id) AS answers,
                        avg(a.number) AS average
@@ -140,7 +141,7 @@ def survey_results(*, period: Period, zone: Any, template: SurveyTemplate | None
                  GROUP BY q.section, q.key, q.kind ORDER BY min(q.position)""",
             params,
         )
-        result["questions"] = _rows(cursor)
+        result["questions"] = fetch_dicts(cursor)
         cursor.execute(
             """SELECT count(*) FILTER (WHERE i.sent_at IS NOT NULL) AS sent,
                        count(*) FILTER (WHERE i.status = 'answered') AS answered
@@ -149,7 +150,7 @@ def survey_results(*, period: Period, zone: Any, template: SurveyTemplate | None
                    AND (%(template)s::bigint IS NULL OR v.template_id = %(template)s::bigint)""",
             params,
         )
-        rate = _row(cursor)
+        rate = fetch_dict(cursor)
         cursor.execute(
             f"""SELECT latest.overall, c.lifecycle_stage, count(*) AS customers
                   FROM (SELECT DISTINCT ON (r.customer_id) r.customer_id, r.overall
@@ -225,13 +226,3 @@ def _nps(row: dict[str, Any]) -> dict[str, Any]:
     answers = row.get("nps_answers") or 0
     row["nps"] = round(100 * (row["promoters"] - row["detractors"]) / answers) if answers else None
     return row
-
-
-def _row(cursor: Any) -> dict[str, Any]:
-    columns = [c.name for c in cursor.description]
-    return dict(zip(columns, cursor.fetchone(), strict=True))
-
-
-def _rows(cursor: Any) -> list[dict[str, Any]]:
-    columns = [c.name for c in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
+from crm.core.paging import page_of
 from crm.tenancy.decorators import membership_of, require_capability
 from customers.selectors import customer_visible_to
 from surveys import selectors, services
@@ -130,28 +131,18 @@ def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def invitations(request: HttpRequest) -> HttpResponse:
     form = InvitationFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    offset = (page_number - 1) * PAGE_SIZE
-    batch = list(
-        selectors.invitation_list(status=data.get("status") or "", template=data.get("template"))[
-            offset : offset + PAGE_SIZE + 1
-        ]
+    page = page_of(
+        request,
+        selectors.invitation_list(status=data.get("status") or "", template=data.get("template")),
+        size=PAGE_SIZE,
     )
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "surveys/invitations.html",
         {
             "form": form,
-            "rows": batch[:PAGE_SIZE],
-            "page_number": page_number,
-            "has_next": len(batch) > PAGE_SIZE,
-            "has_previous": page_number > 1,
-            "query_string": query.urlencode(),
+            "rows": page.items,
+            **page.context(),
             "can_send": membership_of(request).can("surveys.send"),
         },
     )

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
+from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import BaseForm
+from django.utils.translation import gettext_lazy as _
 
 from crm.core.errors import ApplicationError
 
@@ -19,3 +24,18 @@ def form_errors_from(form: BaseForm, error: ValidationError | ApplicationError) 
     for field, messages_ in fields.items():
         for message in messages_:
             form.add_error(field if field in form.fields else None, message)
+
+
+class DateRangeForm(forms.Form):
+    """From and to dates (both included), the end not before the start: report pages' period."""
+
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start: date | None = cleaned.get("start")
+        end: date | None = cleaned.get("end")
+        if start and end and start > end:
+            self.add_error("end", _("The end is before the start."))
+        return cleaned
