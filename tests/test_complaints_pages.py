@@ -312,3 +312,18 @@ def test_the_home_page_counts_my_open_and_overdue_complaints(dealer_a, web, in_t
     home = web(dealer_a.agent).get("/")
     assert home.context["complaints_mine"] == 2 and home.context["complaints_breached"] == 1  # with conftest's
     assert "complaints_mine" not in web(dealer_a.admin).get("/").context
+
+
+def test_an_attachment_downloads_for_those_who_see_the_ticket(dealer_a, web, in_tenant, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    with in_tenant(dealer_a):
+        ticket = _ticket(dealer_a)
+        png = SimpleUploadedFile("划痕.png", b"\x89PNG\r\n\x1a\nPIXELS", content_type="image/png")
+        attachment = services.ticket_attach(actor=dealer_a.agent, ticket=ticket, upload=png)
+    url = f"/complaints/{ticket.pk}/attachments/{attachment.pk}/"
+    response = web(dealer_a.agent).get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"\x89PNG\r\n\x1a\nPIXELS"
+    assert response["Content-Type"] == "image/png" and response["X-Content-Type-Options"] == "nosniff"
+    assert "attachment" in response["Content-Disposition"]
+    assert web(dealer_a.consultant2).get(url).status_code == 404  # cannot see the ticket
