@@ -43,6 +43,7 @@ from crm.core.notifications import notify
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import Membership, Role, Tenant
 from customers.models import Customer, Vehicle
+from customers.selectors import customer_visible_to
 from customers.validators import normalize_cn_mobile
 
 logger = logging.getLogger(__name__)
@@ -164,8 +165,9 @@ def ticket_open(*, actor: Membership | None, data: TicketInput, source: str = Ti
             _("That vehicle belongs to another customer."), fields={"vehicle": [_("Not this customer's.")]}
         )
     if data.customer is None and actor is not None:
-        # link the caller's record when the number is a known customer's (and the actor may see it)
-        data.customer = Customer.objects.filter(mobile=mobile, merged_into__isnull=True).order_by("pk").first()
+        # link the caller's record when the number is a known customer's that the actor may see (a
+        # consultant must not learn who a colleague's customer is from a ticket page)
+        data.customer = customer_visible_to(viewer=actor).filter(mobile=mobile).order_by("pk").first()
     now = timezone.now()
     targets = sla.targets_for(severity=data.severity, category=data.category)
     calendar = sla.calendar_for(tenant)

@@ -317,3 +317,18 @@ def test_watchers_hear_of_every_step_but_not_of_their_own(dealer, in_tenant, clo
         assert len(titles) == 1 and ticket.number in titles[0] and str(Status.LISTEN.label) in titles[0]
         assert steps.filter(recipient=dealer.agent).count() == 1  # the manager moved the agent's ticket
         assert not steps.filter(recipient=dealer.consultant).exists()
+
+
+def test_a_known_mobile_links_only_a_customer_the_actor_may_see(dealer, in_tenant, clock):
+    with in_tenant(dealer):
+        customer = dealer.objects["customer"]  # Alice's (consultant) customer
+        data = TicketInput(
+            contact_name="x",
+            contact_mobile=customer.mobile,
+            channel="phone",
+            category=services.categories_ensure()[0],
+            subject="s",
+            description="d",
+        )
+        assert services.ticket_open(actor=dealer.consultant2, data=data).customer is None  # Bob's view
+        assert services.ticket_open(actor=dealer.consultant, data=data).customer == customer
