@@ -130,6 +130,9 @@ class SegmentationSettings(TenantOwnedModel):
     strategy_exit = models.TextField(_("Exit strategy"), blank=True, max_length=500)
     # The window the per-customer aggregates reflect (set by the engine; empty = not built yet).
     aggregates_window_start = models.DateField(null=True, blank=True, editable=False)
+    # The engine's own bookkeeping between runs: score and tier edges with their ranks, the
+    # distribution's counts, the last run date and a fingerprint of the settings it used.
+    engine_state = models.JSONField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -174,6 +177,9 @@ class SegmentationSettings(TenantOwnedModel):
         )
 
 
+BUYERS = models.Q(orders_total__gt=0)
+
+
 class CustomerValue(TenantOwnedModel):
     """One row per live customer: order aggregates (kept current for customers whose orders changed),
     the latest RFM scores, segment and tier. Rows change only when a value changes."""
@@ -197,6 +203,12 @@ class CustomerValue(TenantOwnedModel):
     segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices, blank=True)
     tier = models.CharField(_("value tier"), max_length=12, choices=Tier.choices, blank=True)
     scored_on = models.DateField(_("scores changed on"), null=True, blank=True)
+    # (R + F + M) × 10^16 + spend in cents: the value rank the tiers are cut from
+    value_key = models.BigIntegerField(_("value rank key"), null=True, blank=True, editable=False)
+    # Lifecycle signals from other apps (surveys, complaints, loyalty) as of the last run
+    satisfied = models.BooleanField(_("satisfied"), default=False, db_default=False)
+    dissatisfied = models.BooleanField(_("dissatisfied"), default=False, db_default=False)
+    referrals = models.PositiveIntegerField(_("referrals"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("customer value")
@@ -208,6 +220,18 @@ class CustomerValue(TenantOwnedModel):
             models.Index(fields=["tenant", "tier", "customer"], name="customervalue_tier"),
             models.Index(fields=["tenant", "segment", "customer"], name="customervalue_segment"),
             models.Index(fields=["tenant", "r_score", "f_score"], name="customervalue_grid"),
+            # The engine walks these to move score and tier edges without sorting a dealership.
+            models.Index(fields=["tenant", "last_activity_on"], condition=BUYERS, name="customervalue_recency"),
+            models.Index(fields=["tenant", "frequency"], condition=BUYERS, name="customervalue_frequency"),
+            models.Index(fields=["tenant", "monetary"], condition=BUYERS, name="customervalue_monetary"),
+            models.Index(
+                fields=["tenant", "value_key"], condition=models.Q(value_key__isnull=False), name="customervalue_rank"
+            ),
+            models.Index(
+                fields=["tenant", "customer"],
+                condition=models.Q(satisfied=True) | models.Q(dissatisfied=True) | models.Q(referrals__gt=0),
+                name="customervalue_signals",
+            ),
         ]
 
     def __str__(self) -> str:

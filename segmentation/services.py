@@ -20,7 +20,7 @@ from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.models import AuditAction, Membership, Tenant
 from customers.models import Customer
 from segmentation.engine import settings_for_tenant
-from segmentation.models import CustomerValue, SegmentationSettings, ValueHistory
+from segmentation.models import SegmentationSettings, ValueHistory
 from segmentation.nightly import STEP
 
 SETTINGS_FIELDS = (
@@ -103,10 +103,11 @@ def segmentation_request_run(*, actor: Membership, meta: RequestMeta | None = No
 
 
 def value_merge(*, survivor: Customer, duplicate: Customer) -> dict[str, int]:
-    """Merge hook: the duplicate stops being scored and its open history period ends today; the
-    survivor is re-aggregated at the next run (its moved orders marked it)."""
+    """Merge hook: the duplicate's open history period ends today. Its values row stays, out of
+    sight (pages list live customers only), until the next run takes it out of the distribution and
+    deletes it; the survivor is re-aggregated then too (the moved orders and the merge marked both)."""
     today = timezone.localtime(timezone.now(), Tenant.objects.get(pk=survivor.tenant_id).zone).date()
-    removed, _detail = CustomerValue.objects.filter(customer=duplicate).delete()
+    removed = 0
     ValueHistory.objects.filter(customer=duplicate, valid_to__isnull=True, valid_from__gte=today).delete()
     closed = ValueHistory.objects.filter(customer=duplicate, valid_to__isnull=True).update(valid_to=today)
     return {"customer_values": removed, "value_history_closed": closed}

@@ -27,7 +27,7 @@ from crm.core.models import NightlyRun
 from crm.core.nightly import PIPELINE, nightly_run_tenant, nightly_steps
 from crm.tenancy.context import tenant_context
 from customers.models import Customer, Order
-from customers.records import customer_merge, order_create, order_reverse, orders_bulk_upsert
+from customers.records import customer_merge, order_create, order_reverse, orders_bulk_upsert, touchpoint_log
 from segmentation import selectors
 from segmentation.engine import RunResult, segmentation_recompute, settings_for_tenant
 from segmentation.models import (
@@ -201,12 +201,23 @@ D1, D2 = date(2026, 1, 31), date(2026, 7, 31)  # six months apart: orders slide 
 def _rebuilt_from_scratch(dealer: Any, run_date: date) -> Any:
     """A first-ever run on the same rows (aggregates and values thrown away), rolled back afterwards."""
     with tenant_context(dealer.tenant.pk), transaction.atomic():
-        SegmentationSettings.objects.update(aggregates_window_start=None)
+        SegmentationSettings.objects.update(aggregates_window_start=None, engine_state=None)
         CustomerValue.objects.all().delete()
         segmentation_recompute(run_date=run_date)
         rebuilt = data.actual_values()
         transaction.set_rollback(True)
     return rebuilt
+
+
+def _rebuilt_run(dealer: Any, run_date: date) -> Any:
+    """The run record a first-ever run on the same rows would write (rolled back afterwards)."""
+    with tenant_context(dealer.tenant.pk), transaction.atomic():
+        SegmentationSettings.objects.update(aggregates_window_start=None, engine_state=None)
+        CustomerValue.objects.all().delete()
+        result = segmentation_recompute(run_date=run_date)
+        transaction.set_rollback(True)
+    assert not result.incremental
+    return result.run
 
 
 def test_incremental_runs_equal_a_full_rebuild(dealer_a, in_tenant):
@@ -277,8 +288,9 @@ def test_incremental_runs_equal_a_full_rebuild(dealer_a, in_tenant):
         marked = set(DirtyCustomer.objects.values_list("customer_id", flat=True))
         expected_marks = {buyer.pk, created, e_new, e_changed, e_from, e_to, raw_insert, deleted, reversed_}
         assert marked == expected_marks | {survivor, duplicate}
-        # The merge hook: the duplicate is no longer scored and its open period is closed.
-        assert not CustomerValue.objects.filter(customer_id=duplicate).exists()
+        # The merge hook closes the duplicate's open period; its values row waits for the run, which
+        # takes it out of the distribution.
+        assert CustomerValue.objects.filter(customer_id=duplicate).exists()
         assert not ValueHistory.objects.filter(customer_id=duplicate, valid_to=None).exists()
         assert ValueHistory.objects.filter(customer_id=duplicate, valid_to=timezone.localdate()).count() == 1
 
@@ -287,11 +299,17 @@ def test_incremental_runs_equal_a_full_rebuild(dealer_a, in_tenant):
     slid = [c for c in plain[20:] if before.at[c, "frequency"] > expected.at[c, "frequency"]]
     assert slid, "no order slid out of the window: the test would prove nothing"
     result = recompute(dealer_a, D2)
+    assert result.incremental
     assert result.aggregates_refreshed >= len(slid)
     incremental = values_of(dealer_a)
     assert_same(expected, incremental)
     with in_tenant(dealer_a):
         assert not DirtyCustomer.objects.exists()
+        assert not CustomerValue.objects.filter(customer_id=duplicate).exists()
+    # The distribution kept from run to run equals one counted from scratch.
+    rebuilt_run = _rebuilt_run(dealer_a, D2)
+    for figure in ("customers", "scored", "tier_counts", "segment_counts", "lifecycle_counts", "grid", "boundaries"):
+        assert getattr(result.run, figure) == getattr(rebuilt_run, figure), figure
     # … and what a first-ever run would write (scored_on says when a value last changed, so it differs).
     columns = [*data.VALUE_COLUMNS, "lifecycle_stage", "relationship_class"]
     assert_same(_rebuilt_from_scratch(dealer_a, D2), incremental, columns=columns)
@@ -802,3 +820,80 @@ def test_recompute_now_is_for_managers_and_refused_while_a_run_is_going(
         assert SegmentationRun.objects.count() == runs_before + 1
         running.refresh_from_db()
         assert running.status == "failed"  # marked interrupted by the run that followed
+
+
+# --- 9. What marks a customer, and kept state ------------------------------------------------------
+
+
+def test_changes_besides_orders_mark_the_customer_and_the_next_run_applies_them(dealer_a, in_tenant):
+    """Last visit, list flag, churn reason, a new customer and a first touchpoint all move results
+    without an order changing; the triggers of migration 0003 mark them, nothing else does."""
+    with in_tenant(dealer_a):
+        population = data.populate(anchor=RUN_DATE, buyers=150, seed=31)
+    recompute(dealer_a, RUN_DATE)
+    later = RUN_DATE + timedelta(days=1)
+    with in_tenant(dealer_a):
+        plain = [c for c in population.buyers if c not in set(population.roles.values())]
+        visited, blacked, churned, renamed = plain[:4]
+        Customer.objects.filter(pk=visited).update(last_visit_on=later)
+        Customer.objects.filter(pk=blacked).update(list_flag="black")
+        Customer.objects.filter(pk=churned).update(churn_reason="moved away")
+        Customer.objects.filter(pk=renamed).update(name="改名", list_reason="")  # read by no rule
+        newcomer = CustomerFactory()
+        contacted = Customer.objects.get(pk=population.roles["plain_prospect"])
+        touchpoint_log(actor=dealer_a.manager, customer=contacted, channel="call", outcome="reached")
+        marked = set(DirtyCustomer.objects.values_list("customer_id", flat=True))
+    assert marked == {visited, blacked, churned, newcomer.pk, contacted.pk}
+    expected = expect(dealer_a, later)
+    result = recompute(dealer_a, later)
+    assert result.incremental
+    actual = values_of(dealer_a)
+    assert_same(expected, actual)
+    assert actual.loc[blacked, "tier"] == "exit" and actual.loc[churned, "lifecycle_stage"] == "lost"
+    assert actual.loc[newcomer.pk, "lifecycle_stage"] == "prospect"
+    assert actual.loc[contacted.pk, "relationship_class"] == "general"
+    assert result.run.tier_counts == _rebuilt_run(dealer_a, later).tier_counts
+
+    # A customer deleted outright cannot be taken out of the kept counts: the next run scores everyone.
+    with in_tenant(dealer_a):
+        Customer.objects.filter(pk=newcomer.pk).delete()
+        assert SegmentationSettings.objects.get().engine_state is None
+    expected = expect(dealer_a, later)
+    result = recompute(dealer_a, later)
+    assert not result.incremental
+    assert_same(expected, values_of(dealer_a))
+
+
+def test_day_limits_crossed_between_runs_with_threshold_scoring(dealer_a, in_tenant):
+    """Nothing changes in the data, but 45 days pass: recency thresholds, dormant and lost flip for
+    the customers whose last visit sits at those distances."""
+    with in_tenant(dealer_a):
+        data.populate(anchor=RUN_DATE, buyers=200, seed=22)
+        settings_update(actor=dealer_a.manager, data={"scoring_mode": "thresholds", **data.THRESHOLDS})
+    first = recompute(dealer_a, RUN_DATE)
+    for later in (RUN_DATE + timedelta(days=45), RUN_DATE + timedelta(days=46)):
+        expected = expect(dealer_a, later)
+        result = recompute(dealer_a, later)
+        assert result.incremental
+        assert_same(expected, values_of(dealer_a))
+        assert result.run.tier_counts == _rebuilt_run(dealer_a, later).tier_counts
+        assert result.run.lifecycle_counts == _rebuilt_run(dealer_a, later).lifecycle_counts
+    assert result.run.grid != first.run.grid, "no score moved in 46 days: the test would prove nothing"
+
+
+def test_kept_state_that_no_longer_matches_the_rows_falls_back_to_scoring_everyone(dealer_a, in_tenant):
+    with in_tenant(dealer_a):
+        population = data.populate(anchor=RUN_DATE, buyers=150, seed=5)
+    recompute(dealer_a, RUN_DATE)
+    with in_tenant(dealer_a):
+        settings = SegmentationSettings.objects.get()
+        state = settings.engine_state
+        for edge in state["bounds"]["m"]:  # ranks past the end: an edge walk finds no row there
+            edge[1], edge[2] = edge[1] + 10_000, edge[2] + 10_000
+        SegmentationSettings.objects.filter(pk=settings.pk).update(engine_state=state)
+        add_order(population.buyers[0], RUN_DATE, Decimal("99999.00"))
+    later = RUN_DATE + timedelta(days=1)
+    expected = expect(dealer_a, later)
+    result = recompute(dealer_a, later)
+    assert not result.incremental
+    assert_same(expected, values_of(dealer_a))
