@@ -120,7 +120,7 @@ def run_progress(tenant_id: int) -> dict[str, Any] | None:
 
 # --- The run ---------------------------------------------------------------------------------------
 #
-# Temporary tables of a run (dropped at commit):
+# Temporary tables of a run (emptied at its start):
 #   seg_affected  customers to re-aggregate (orders or customer fields changed, window slid)
 #   seg_rescore   customers to score again (affected, signals changed, a day limit crossed, a value
 #                 between an old and a new score boundary)
@@ -186,6 +186,9 @@ def _fingerprint(settings: SegmentationSettings) -> str:
     )
 
 
+TEMP_TABLES = ("seg_affected", "seg_rescore", "seg_before", "seg_new", "seg_changed", "seg_signal")
+
+
 def _temp_tables() -> None:
     for name, columns in (
         ("seg_affected", "customer_id bigint PRIMARY KEY"),
@@ -210,9 +213,16 @@ def _temp_tables() -> None:
         ),
         ("seg_signal", "customer_id bigint PRIMARY KEY, sat boolean, dis boolean, refs integer"),
     ):
-        # Dropped at commit; dropped here too for a second run inside one outer transaction.
-        _execute(f"DROP TABLE IF EXISTS {name}")
-        _execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
+        # Kept for the connection's life and emptied by each run: creating and dropping six tables
+        # costs more catalog writes than a quiet night's whole run (measured 20 ms a dealership).
+        _execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
+    for name in TEMP_TABLES:
+        _execute(f"DELETE FROM {name}")
+
+
+def _empty_temp_tables() -> None:
+    """After a run that filled them with a whole dealership: give the space back at once."""
+    _execute(f"TRUNCATE {', '.join(TEMP_TABLES)}")
 
 
 def _collect_affected(
@@ -1017,6 +1027,8 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
         lifecycle_counts=summary["stages"],
         grid=_grid_list(summary),
     )
+    if not incremental:
+        _empty_temp_tables()
     lap("total", started)
     _progress(tenant_id, "done", started, changed=changed)
     return RunResult(
