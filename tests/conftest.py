@@ -245,6 +245,32 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
         )
         response = Response.objects.get(invitation=invitation)
         outbox_message = OutboxMessage.objects.filter(purpose=f"survey:{invitation.pk}").first()
+        # Loyalty: the programme (ready-made levels, earning rules, greetings), a reward, the customer
+        # as a member with points, a redemption, a level change and a referral.
+        from loyalty import services as loyalty_services
+        from loyalty.models import CareTemplate, EarningRule, LedgerEntry, Level, LevelChange, Referral, Reward
+
+        loyalty_programme = loyalty_services.programme()
+        reward = Reward.objects.create(name="精洗一次", points_cost=100, stock=10)
+        member = loyalty_services.member_enrol(actor=dealer.agent, customer=customer)
+        loyalty_services.points_adjust(actor=dealer.manager, member=member, points=500, note=f"机密积分{marker}")
+        redemption = loyalty_services.points_redeem(
+            actor=dealer.agent,
+            member=member,
+            reward=reward,
+            idempotency_key=f"isolation-{marker}",
+            note=f"机密兑换{marker}",
+        ).redemption
+        loyalty_services.member_set_level(
+            actor=dealer.manager,
+            member=member,
+            level=Level.objects.get(code="gold"),
+            keep=False,
+            note=f"机密升级{marker}",
+        )
+        # One customer per dealership keeps the other suites' counts, so this referral names the
+        # customer twice (the service would refuse that): it only gives the isolation suite a row.
+        referral = Referral.objects.create(referrer=member, referee=customer, note=f"机密推荐{marker}")
         dealer.objects = {
             "customer": customer,
             "vehicle": vehicle,
@@ -275,6 +301,16 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             "segmentation_run": seg_run,
             "customer_value": CustomerValue.objects.get(customer=customer),
             "value_history": ValueHistory.objects.get(customer=customer),
+            "loyalty_programme": loyalty_programme,
+            "loyalty_level": Level.objects.get(code="gold"),
+            "loyalty_rule": EarningRule.objects.order_by("pk").first(),
+            "loyalty_care": CareTemplate.objects.order_by("pk").first(),
+            "loyalty_reward": reward,
+            "loyalty_member": member,
+            "loyalty_entry": LedgerEntry.objects.filter(member=member).order_by("pk").first(),
+            "loyalty_redemption": redemption,
+            "loyalty_level_change": LevelChange.objects.get(member=member),
+            "loyalty_referral": referral,
             "manager": dealer.manager,
             "consultant": dealer.consultant,
         }
@@ -299,6 +335,10 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             f"机密附件{marker}",
             f"机密通知{marker}",
             f"机密答卷{marker}",
+            f"机密积分{marker}",
+            f"机密兑换{marker}",
+            f"机密升级{marker}",
+            f"机密推荐{marker}",
             dealer.manager.user.email,
             dealer.consultant.user.email,
         ]

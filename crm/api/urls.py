@@ -7,6 +7,15 @@ from rest_framework.routers import DefaultRouter
 from complaints.apis import ComplaintMetricsApi, TicketViewSet
 from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
 from customers.apis import CustomerViewSet, OrderViewSet, TouchpointViewSet, VehicleViewSet
+from loyalty.apis import (
+    LedgerViewSet,
+    LevelViewSet,
+    LoyaltySummaryApi,
+    MemberViewSet,
+    RedemptionViewSet,
+    ReferralViewSet,
+    RewardViewSet,
+)
 from segmentation.apis import CustomerValueViewSet, DistributionApi, MigrationApi, SegmentationRunViewSet, SettingsApi
 from surveys.apis import InvitationViewSet, ResponseViewSet, SurveyResultsApi, TemplateViewSet
 
@@ -22,6 +31,12 @@ router.register("complaints/tickets", TicketViewSet, basename="ticket")
 router.register("surveys/templates", TemplateViewSet, basename="survey-template")
 router.register("surveys/invitations", InvitationViewSet, basename="survey-invitation")
 router.register("surveys/responses", ResponseViewSet, basename="survey-response")
+router.register("loyalty/members", MemberViewSet, basename="loyalty-member")
+router.register("loyalty/ledger", LedgerViewSet, basename="loyalty-ledger")
+router.register("loyalty/rewards", RewardViewSet, basename="loyalty-reward")
+router.register("loyalty/levels", LevelViewSet, basename="loyalty-level")
+router.register("loyalty/redemptions", RedemptionViewSet, basename="loyalty-redemption")
+router.register("loyalty/referrals", ReferralViewSet, basename="loyalty-referral")
 router.register("segmentation/values", CustomerValueViewSet, basename="customer-value")
 router.register("segmentation/runs", SegmentationRunViewSet, basename="segmentation-run")
 
@@ -48,6 +63,7 @@ urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
     path("complaints/metrics/", ComplaintMetricsApi.as_view(), name="complaint-metrics"),
     path("surveys/results/", SurveyResultsApi.as_view(), name="survey-results"),
+    path("loyalty/summary/", LoyaltySummaryApi.as_view(), name="loyalty-summary"),
     path("segmentation/distribution/", DistributionApi.as_view(), name="segmentation-distribution"),
     path("segmentation/migration/", MigrationApi.as_view(), name="segmentation-migration"),
     path("segmentation/settings/", SettingsApi.as_view(), name="segmentation-settings"),

@@ -98,6 +98,31 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
         _("Edit survey templates and survey settings"),
         frozenset({Role.MANAGER}),
     ),
+    "loyalty.view": (
+        _("See members, their points and the rewards catalogue (within the customers you see)"),
+        frozenset(
+            {
+                Role.MANAGER,
+                Role.CR_AGENT,
+                Role.SALES_CONSULTANT,
+                Role.SERVICE_ADVISOR,
+                Role.AUDITOR,
+                Role.INTEGRATION,
+            }
+        ),
+    ),
+    "loyalty.redeem": (
+        _("Enrol members, redeem rewards for them and record referrals"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.INTEGRATION}),
+    ),
+    "loyalty.adjust": (
+        _("Adjust points by hand (with a note), cancel redemptions, set a member's level"),
+        frozenset({Role.MANAGER}),
+    ),
+    "loyalty.manage": (
+        _("Set up the loyalty programme: levels, earning rules, rewards and stock, care greetings"),
+        frozenset({Role.TENANT_ADMIN, Role.MANAGER}),
+    ),
     "users.view": (_("See the dealership's staff and their roles"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "users.manage": (
         _("Invite and deactivate staff, assign roles"),
