@@ -9,11 +9,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import ApiCredential, Membership, Tenant
@@ -493,6 +494,91 @@ def _seed_surveys(rng: random.Random, today: date) -> None:
         Invitation.objects.filter(pk=invitation.pk).update(answered_at=moment + timedelta(hours=5))
 
 
+DEMO_REWARDS = (
+    # name, kind, points, stock (None: no limit), from level
+    ("精洗一次 Car wash", "car_wash", 300, None, None),
+    ("车载香氛 Car fragrance", "accessory", 800, 40, None),
+    ("四轮定位 Wheel alignment", "service_voucher", 1500, None, None),
+    ("小保养券 Oil service voucher", "maintenance", 3000, 60, None),
+    ("行车记录仪 Dash camera", "accessory", 12000, 8, "silver"),
+    ("新车品鉴会 New-model preview evening", "experience", 5000, 12, "gold"),
+)
+
+
+def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membership]]) -> None:
+    """The programme over three years of orders: members earn, points expire, levels move; then
+    redemptions, adjustments, a personal butler and referrals, so every loyalty page has data."""
+    from django.db.models import Q
+
+    from loyalty import services as loyalty
+    from loyalty.models import Level, Member, Programme, Referral, Reward
+
+    loyalty.programme()
+    # counted from the start of the history; level notices are not sent for the past
+    Programme.objects.update(starts_on=today - timedelta(days=3 * 365 + 30), notify_level_changes=False)
+    levels = {level.code: level for level in Level.objects.all()}
+    for name, kind, points, stock, level in DEMO_REWARDS:
+        Reward.objects.create(
+            name=name, kind=kind, points_cost=points, stock=stock, min_level=levels.get(level) if level else None
+        )
+    for checkpoint in (365, 180, 0):  # nights in the past, so expiries and level moves have history
+        night = today - timedelta(days=checkpoint)
+        loyalty.orders_earn(run_date=night)
+        loyalty.points_expire(run_date=night)
+        loyalty.levels_recompute(run_date=night)
+    agents, managers = by_role[Role.CR_AGENT], by_role[Role.MANAGER]
+    members = list(Member.objects.select_related("customer__owner", "level").order_by("pk"))
+    for index, member in enumerate(members):
+        if member.points_balance < 300 or rng.random() < 0.75:
+            continue
+        in_stock = Reward.objects.filter(Q(stock__isnull=True) | Q(stock__gt=0), min_level__isnull=True)
+        affordable = list(in_stock.filter(points_cost__lte=member.points_balance).order_by("pk"))
+        if not affordable:
+            continue
+        owner = member.customer.owner
+        actor = owner if owner is not None and owner.can("loyalty.redeem") else agents[index % len(agents)]
+        loyalty.points_redeem(
+            actor=actor, member=member, reward=rng.choice(affordable), idempotency_key=f"demo-redeem-{member.pk}"
+        )
+    for member in members[:: max(1, len(members) // 6)][:6]:
+        loyalty.points_adjust(
+            actor=managers[0], member=member, points=rng.choice([200, 500, 1000]), note="车主活动补发积分 (event bonus)"
+        )
+    if members:
+        top = max(members, key=lambda m: m.points_balance)
+        loyalty.member_set_level(
+            actor=managers[0], member=top, level=levels["butler"], keep=True, note="总经理指定私人管家 (GM's choice)"
+        )
+    # referrals: one rewarded (the friend bought a car after being referred), one waiting
+    buyers = list(
+        Order.objects.filter(kind=Order.Kind.VEHICLE_SALE, status=Order.Status.COMPLETED)
+        .exclude(customer__loyalty_members__isnull=True)
+        .order_by("-ordered_on", "pk")
+        .values_list("customer_id", "ordered_on")[:20]
+    )
+    member_customers = [m.customer_id for m in members]
+    if buyers and len(member_customers) > 2:
+        referee_id, bought_on = buyers[0]
+        referrer = next(m for m in members if m.customer_id != referee_id)
+        Referral.objects.create(
+            referrer=referrer,
+            referee_id=referee_id,
+            note="老客户介绍 (recommended by a customer)",
+            created_by=agents[0],
+            created_at=timezone.make_aware(datetime.combine(bought_on - timedelta(days=20), time(15))),
+        )
+        loyalty.referrals_reward(run_date=today)
+        prospect = Customer.objects.exclude(pk__in=Order.objects.values("customer_id")).order_by("pk").first()
+        if prospect is not None:
+            loyalty.referral_create(
+                actor=agents[0],
+                referrer=members[-1].customer,
+                referee=prospect,
+                note="朋友想看新车 (wants a test drive)",
+            )
+    Programme.objects.update(notify_level_changes=True)
+
+
 SEGMENTATION_CHECKPOINTS = (90, 60, 30)  # days before today
 
 
@@ -510,6 +596,7 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
             _seed_customers(dealer, rng, customers_per_dealership, by_role, today, progress, result)
             _seed_complaints(rng, by_role)
             _seed_surveys(rng, today)
+            _seed_loyalty(rng, today, by_role)
             admin = by_role[Role.TENANT_ADMIN][0]
             _credential, raw_key = credential_create(
                 actor=admin,
