@@ -161,7 +161,7 @@ def test_the_customer_page_shows_the_member_card_and_a_consultant_redeems_once(s
         assert Redemption.objects.filter(member=member).count() == 1
         assert LedgerEntry.objects.filter(member=member, kind="redeem").count() == 1
     too_many = alice.post(f"/loyalty/members/{member.pk}/redeem/", form | {"idempotency_key": "x" * 20, "quantity": 9})
-    assert too_many.status_code == 400 and "Only 4 left in stock." in too_many.content.decode()
+    assert too_many.status_code == 400 and "库存只剩 4 件。" in too_many.content.decode()  # zh-hans by default
     assert alice.get(f"/loyalty/members/{shop['bobs'].pk}/").status_code == 404
     assert alice.post(f"/loyalty/members/{member.pk}/adjust/", {"points": 5, "note": "x"}).status_code == 403
     assert alice.get("/loyalty/settings/").status_code == 403 and alice.get("/loyalty/report/").status_code == 403
