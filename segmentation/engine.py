@@ -196,7 +196,7 @@ def _temp_tables() -> None:
         (
             "seg_before",
             """customer_id bigint PRIMARY KEY, existed boolean, total integer, last_activity date,
-               frequency bigint, monetary numeric, value_key bigint, r smallint, f smallint,
+               frequency bigint, monetary numeric, monetary_cents bigint, value_key bigint, r smallint, f smallint,
                segment varchar(20), tier varchar(12), stage varchar(12)""",
         ),
         (
@@ -218,6 +218,12 @@ def _temp_tables() -> None:
         _execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
     for name in TEMP_TABLES:
         _execute(f"DELETE FROM {name}")
+
+
+def _analyze(*tables: str) -> None:
+    """Temporary tables have no statistics until analyzed: without them the planner guesses from
+    their pages and hash-joins a whole dealership to a few hundred changed customers."""
+    _execute(f"ANALYZE {', '.join(tables)}")
 
 
 def _empty_temp_tables() -> None:
@@ -281,7 +287,8 @@ def _snapshot(source: str, params: dict[str, Any]) -> None:
     _execute(
         f"""INSERT INTO seg_before
             SELECT s.customer_id, v.customer_id IS NOT NULL, v.orders_total, v.last_activity_on, v.frequency,
-                   v.monetary, v.value_key, v.r_score, v.f_score, v.segment, v.tier, c.lifecycle_stage
+                   v.monetary, v.monetary_cents, v.value_key, v.r_score, v.f_score, v.segment, v.tier,
+                   c.lifecycle_stage
               FROM {source} s
               LEFT JOIN segmentation_customervalue v ON v.tenant_id = %(tenant)s AND v.customer_id = s.customer_id
               LEFT JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = s.customer_id
@@ -311,11 +318,12 @@ def _refresh_aggregates(*, params: dict[str, Any], full: bool, run_date: date) -
         f"""
         INSERT INTO segmentation_customervalue AS v
                (tenant_id, customer_id, first_order_on, last_order_on, orders_total, vehicle_purchases,
-                frequency, monetary, last_activity_on, satisfied, dissatisfied, referrals,
+                frequency, monetary, monetary_cents, last_activity_on, satisfied, dissatisfied, referrals,
                 rfm_code, segment, tier)
         SELECT %(tenant)s, a.customer_id, agg.first_on, agg.last_on, coalesce(agg.total, 0),
                coalesce(agg.vehicles, 0), coalesce(agg.freq, 0), coalesce(agg.spend, 0),
-               GREATEST(c.last_visit_on, agg.last_on), coalesce(g.sat, false), coalesce(g.dis, false),
+               round(coalesce(agg.spend, 0) * 100)::bigint, GREATEST(c.last_visit_on, agg.last_on),
+               coalesce(g.sat, false), coalesce(g.dis, false),
                coalesce(g.refs, 0), '', '', ''
           FROM seg_affected a
           JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = a.customer_id AND c.merged_into_id IS NULL
@@ -325,6 +333,7 @@ def _refresh_aggregates(*, params: dict[str, Any], full: bool, run_date: date) -
                first_order_on = EXCLUDED.first_order_on, last_order_on = EXCLUDED.last_order_on,
                orders_total = EXCLUDED.orders_total, vehicle_purchases = EXCLUDED.vehicle_purchases,
                frequency = EXCLUDED.frequency, monetary = EXCLUDED.monetary,
+               monetary_cents = EXCLUDED.monetary_cents,
                last_activity_on = EXCLUDED.last_activity_on,
                -- "changed since" (the API's incremental sync) counts a new last visit
                scored_on = CASE WHEN v.scored_on IS NOT NULL
@@ -365,7 +374,9 @@ def _refresh_aggregates(*, params: dict[str, Any], full: bool, run_date: date) -
 MEASURES: dict[str, tuple[str, str, str, str]] = {
     "r": ("last_activity_on", "last_activity", "date", "orders_total > 0"),
     "f": ("frequency", "frequency", "bigint", "orders_total > 0"),
-    "m": ("monetary", "monetary", "numeric", "orders_total > 0"),
+    # spend in cents: numeric comparisons are not leakproof, so under row-level security they
+    # cannot be index conditions (a walk would read the whole dealership); bigint ones can.
+    "m": ("monetary_cents", "monetary_cents", "bigint", "orders_total > 0"),
     "t": ("value_key", "value_key", "bigint", "value_key IS NOT NULL"),
 }
 
@@ -385,8 +396,6 @@ def _to_sql_value(measure: str, value: Any) -> Any:
         return None
     if measure == "r":
         return date.fromisoformat(value) if isinstance(value, str) else value
-    if measure == "m":
-        return Decimal(value)
     return int(value)
 
 
@@ -556,7 +565,7 @@ def _score_sql(mode: str) -> tuple[str, str, str]:
     # Quintiles: score = 1 + edges strictly below the value; equal values share a score.
     r = "1 + " + " + ".join(f"(i.last_activity > %(r{k})s::date)::int" for k in range(4))
     f = "1 + " + " + ".join(f"(i.f_val > %(f{k})s::bigint)::int" for k in range(4))
-    m = "1 + " + " + ".join(f"(i.m_val > %(m{k})s::numeric)::int" for k in range(4))
+    m = "1 + " + " + ".join(f"(i.m_cents > %(m{k})s::bigint)::int" for k in range(4))
     return r, f, m
 
 
@@ -576,7 +585,8 @@ def _score_into_new(source: str, params: dict[str, Any], mode: str) -> int:
             SELECT c.id AS customer_id, c.list_flag, c.churn_reason <> '' AS churned,
                    c.relationship_class AS old_class, v.last_activity_on AS last_activity,
                    v.orders_total AS total, v.vehicle_purchases AS vehicles, v.first_order_on, v.last_order_on,
-                   v.frequency AS f_val, v.monetary AS m_val, v.satisfied, v.dissatisfied, v.referrals
+                   v.frequency AS f_val, v.monetary AS m_val, v.monetary_cents AS m_cents,
+                   v.satisfied, v.dissatisfied, v.referrals
               FROM ({source}) a
               JOIN customers_customer c
                 ON c.tenant_id = %(tenant)s AND c.id = a.customer_id AND c.merged_into_id IS NULL
@@ -602,7 +612,7 @@ def _score_into_new(source: str, params: dict[str, Any], mode: str) -> int:
         )
         SELECT customer_id, list_flag, m_val, r, f, m,
                CASE WHEN r IS NOT NULL
-                    THEN (r + f + m)::bigint * {VALUE_KEY_SCALE} + round(m_val * 100)::bigint END,
+                    THEN (r + f + m)::bigint * {VALUE_KEY_SCALE} + m_cents END,
                segment, stage,
                CASE WHEN stage = '{L.LOYAL}' THEN '{R.LOYAL}'
                     WHEN stage IN ('{L.NEW}', '{L.SATISFIED}', '{L.RETAINED}') THEN '{R.KEY}'
@@ -919,7 +929,9 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
             limits += list(settings.recency_days)
         previous_run = date.fromisoformat(state["run_date"])
         _add_day_limits(previous=previous_run, run_date=run_date, limits=limits, params=params)
+        _analyze("seg_affected", "seg_rescore", "seg_signal")
         _snapshot("seg_rescore", params)
+        _analyze("seg_before")
     refreshed = _refresh_aggregates(params=params, full=full_aggregates, run_date=run_date)
     mark = lap("aggregates", started)
 
@@ -931,12 +943,13 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
     if incremental and old_n:
         if quintiles:
             new_values = f"""SELECT v.customer_id, v.orders_total AS total, v.last_activity_on AS last_activity,
-                                    v.frequency, v.monetary
+                                    v.frequency, v.monetary_cents
                                FROM seg_rescore s JOIN segmentation_customervalue v
                                  ON v.tenant_id = {int(tenant_id)} AND v.customer_id = s.customer_id"""
             n, bounds = _moved_bounds(["r", "f", "m"], state["bounds"], old_n, new_values, params, quintile_positions)
             for measure in ("r", "f", "m"):
                 if n and _add_between(measure, state["bounds"][measure], bounds[measure], params):
+                    _analyze("seg_rescore")
                     _snapshot("seg_rescore", params)
         source = "SELECT customer_id FROM seg_rescore"
     else:
@@ -952,6 +965,7 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
     for measure in ("r", "f", "m"):
         params |= _edge_params(measure, bounds.get(measure), 4)
     _score_into_new(source, params, settings.scoring_mode)
+    _analyze("seg_new", "seg_before")
 
     # Tier edges on the value key, found the same way.
     if incremental and old_n:
@@ -971,6 +985,7 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
         )
         bounds["t"] = moved["t"]
         if n and _add_between("t", state["bounds"]["t"], bounds["t"], params):
+            _analyze("seg_rescore")
             _snapshot("seg_rescore", params)
             _score_into_new("SELECT customer_id FROM seg_rescore", params, settings.scoring_mode)
     else:
@@ -978,6 +993,7 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
     params |= _edge_params("t", bounds["t"], 3)
     _assign_tiers(params)
     changed = _collect_changes()
+    _analyze("seg_changed")
     mark = lap("scores", mark)
 
     _progress(tenant_id, "writing", started, changed=changed)
@@ -1000,9 +1016,9 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
     )
     if quintiles:
         score_bounds: dict[str, Any] = {"n": n} | {
-            name: [_to_json_value(e[0]) for e in bounds[m]]
-            for m, name in (("r", "recency"), ("f", "frequency"), ("m", "monetary"))
+            name: [_to_json_value(e[0]) for e in bounds[m]] for m, name in (("r", "recency"), ("f", "frequency"))
         }
+        score_bounds["monetary"] = [str(_money(Decimal(e[0]) / 100)) for e in bounds["m"]]
     else:
         score_bounds = {
             "recency_days": settings.recency_days,

@@ -203,6 +203,7 @@ class CustomerValue(TenantOwnedModel):
     segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices, blank=True)
     tier = models.CharField(_("value tier"), max_length=12, choices=Tier.choices, blank=True)
     scored_on = models.DateField(_("scores changed on"), null=True, blank=True)
+    monetary_cents = models.BigIntegerField(editable=False, default=0, db_default=0)  # indexable under RLS
     # (R + F + M) × 10^16 + spend in cents: the value rank the tiers are cut from
     value_key = models.BigIntegerField(_("value rank key"), null=True, blank=True, editable=False)
     # Lifecycle signals from other apps (surveys, complaints, loyalty) as of the last run
@@ -223,7 +224,7 @@ class CustomerValue(TenantOwnedModel):
             # The engine walks these to move score and tier edges without sorting a dealership.
             models.Index(fields=["tenant", "last_activity_on"], condition=BUYERS, name="customervalue_recency"),
             models.Index(fields=["tenant", "frequency"], condition=BUYERS, name="customervalue_frequency"),
-            models.Index(fields=["tenant", "monetary"], condition=BUYERS, name="customervalue_monetary"),
+            models.Index(fields=["tenant", "monetary_cents"], condition=BUYERS, name="customervalue_monetary"),
             models.Index(
                 fields=["tenant", "value_key"], condition=models.Q(value_key__isnull=False), name="customervalue_rank"
             ),

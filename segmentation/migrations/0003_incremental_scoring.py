@@ -89,6 +89,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="customervalue",
+            name="monetary_cents",
+            field=models.BigIntegerField(db_default=0, default=0, editable=False),
+        ),
+        migrations.RunSQL(
+            "UPDATE segmentation_customervalue SET monetary_cents = round(monetary * 100)::bigint",
+            migrations.RunSQL.noop,
+        ),
+        migrations.AddField(
+            model_name="customervalue",
             name="value_key",
             field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name="value rank key"),
         ),
@@ -117,7 +126,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="customervalue",
-            index=models.Index(condition=BUYERS, fields=["tenant", "monetary"], name="customervalue_monetary"),
+            index=models.Index(condition=BUYERS, fields=["tenant", "monetary_cents"], name="customervalue_monetary"),
         ),
         migrations.AddIndex(
             model_name="customervalue",
