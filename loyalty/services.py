@@ -686,7 +686,7 @@ def orders_earn(*, run_date: date) -> dict[str, int]:
             )
             counts["enrolled"] = cursor.rowcount
         cursor.execute(
-            """
+            f"""
             WITH due AS (
                 SELECT o.id AS order_id, m.id AS member_id, o.ordered_on, o.kind, o.amount,
                        floor(CASE WHEN r.max_points_per_order > 0
@@ -710,14 +710,7 @@ def orders_earn(*, run_date: date) -> dict[str, int]:
                   FROM due WHERE points > 0
                 ON CONFLICT DO NOTHING
                 RETURNING member_id, points
-            ), totals AS (
-                SELECT member_id, sum(points) AS points, count(*) AS n FROM added GROUP BY member_id
-            ), moved AS (
-                UPDATE loyalty_member m SET points_balance = m.points_balance + totals.points, updated_at = now()
-                  FROM totals WHERE m.tenant_id = %(t)s AND m.id = totals.member_id
-                RETURNING totals.n
-            )
-            SELECT coalesce(sum(n), 0) FROM moved
+            ){POST_ENTRIES}
             """,
             params,
         )
@@ -725,6 +718,17 @@ def orders_earn(*, run_date: date) -> dict[str, int]:
         counts["reversed"] = _reverse_orders(cursor, params)
     counts["referrals"] = referrals_reward(run_date=run_date)
     return counts
+
+
+# The tail of a statement whose CTE `added` inserted ledger entries (RETURNING member_id, points):
+# the members' balances move by the same amounts in the same statement, and it returns the count.
+POST_ENTRIES = """, totals AS (SELECT member_id, sum(points) AS points, count(*) AS n FROM added GROUP BY member_id),
+    moved AS (
+        UPDATE loyalty_member m SET points_balance = m.points_balance + totals.points, updated_at = now()
+          FROM totals WHERE m.tenant_id = %(t)s AND m.id = totals.member_id
+        RETURNING totals.n
+    )
+    SELECT coalesce(sum(n), 0) FROM moved"""
 
 
 def _lock_members(cursor: Any, tenant_id: int, member_ids: list[int]) -> None:
@@ -736,19 +740,25 @@ def _lock_members(cursor: Any, tenant_id: int, member_ids: list[int]) -> None:
         )
 
 
+# Earned orders reversed since, with the member that holds their points today (after a merge, the
+# survivor) and the points they earned.
+REVERSAL_DUE = """
+    SELECT e.order_id, coalesce(m.id, e.member_id) AS member_id, e.points AS earned
+      FROM loyalty_ledgerentry e
+      JOIN customers_order o ON o.tenant_id = e.tenant_id AND o.id = e.order_id
+      LEFT JOIN loyalty_member m ON m.tenant_id = o.tenant_id AND m.customer_id = o.customer_id
+     WHERE e.tenant_id = %(t)s AND e.kind = 'earn' AND o.status = 'reversed'
+       AND NOT EXISTS (SELECT 1 FROM loyalty_ledgerentry x
+                        WHERE x.tenant_id = %(t)s AND x.order_id = e.order_id AND x.kind = 'reversal')"""
+
+
 def _reverse_orders(cursor: Any, params: dict[str, Any]) -> int:
     """Earned orders that are reversed now give their points back: a reversal entry of the earned
     points, at most what the member has left (the balance never goes below zero; 0 is recorded
     when nothing is left). The member is the order's customer's today (after a merge, the survivor)."""
     cursor.execute(
-        """
-        SELECT DISTINCT coalesce(m.id, e.member_id)
-          FROM loyalty_ledgerentry e
-          JOIN customers_order o ON o.tenant_id = e.tenant_id AND o.id = e.order_id
-          LEFT JOIN loyalty_member m ON m.tenant_id = o.tenant_id AND m.customer_id = o.customer_id
-         WHERE e.tenant_id = %(t)s AND e.kind = 'earn' AND o.status = 'reversed'
-           AND NOT EXISTS (SELECT 1 FROM loyalty_ledgerentry x
-                            WHERE x.tenant_id = %(t)s AND x.order_id = e.order_id AND x.kind = 'reversal')
+        f"""
+        SELECT DISTINCT member_id FROM ({REVERSAL_DUE}) due
         """,
         params,
     )
@@ -759,15 +769,9 @@ def _reverse_orders(cursor: Any, params: dict[str, Any]) -> int:
     # One order at a time per member would be simplest; with several reversed orders of one member
     # the running balance caps each in turn (window sum), so the total never exceeds the balance.
     cursor.execute(
-        """
+        f"""
         WITH due AS (
-            SELECT e.order_id, coalesce(m.id, e.member_id) AS member_id, e.points AS earned
-              FROM loyalty_ledgerentry e
-              JOIN customers_order o ON o.tenant_id = e.tenant_id AND o.id = e.order_id
-              LEFT JOIN loyalty_member m ON m.tenant_id = o.tenant_id AND m.customer_id = o.customer_id
-             WHERE e.tenant_id = %(t)s AND e.kind = 'earn' AND o.status = 'reversed'
-               AND NOT EXISTS (SELECT 1 FROM loyalty_ledgerentry x
-                                WHERE x.tenant_id = %(t)s AND x.order_id = e.order_id AND x.kind = 'reversal')
+            {REVERSAL_DUE}
         ), ranked AS (
             SELECT due.*, mm.points_balance AS balance,
                    sum(earned) OVER (PARTITION BY due.member_id ORDER BY due.order_id) - earned AS before
@@ -782,13 +786,7 @@ def _reverse_orders(cursor: Any, params: dict[str, Any]) -> int:
               FROM capped
             ON CONFLICT DO NOTHING
             RETURNING member_id, points
-        ), totals AS (SELECT member_id, sum(points) AS points, count(*) AS n FROM added GROUP BY member_id),
-        moved AS (
-            UPDATE loyalty_member m SET points_balance = m.points_balance + totals.points, updated_at = now()
-              FROM totals WHERE m.tenant_id = %(t)s AND m.id = totals.member_id
-            RETURNING totals.n
-        )
-        SELECT coalesce(sum(n), 0) FROM moved
+        ){POST_ENTRIES}
         """,
         params,
     )
@@ -811,7 +809,7 @@ def referrals_reward(*, run_date: date) -> int:
     }
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             WITH due AS (
                 SELECT DISTINCT ON (r.id) r.id AS referral_id, r.referrer_id, o.id AS order_id
                   FROM loyalty_referral r
@@ -833,13 +831,7 @@ def referrals_reward(*, run_date: date) -> int:
                   FROM marked
                 ON CONFLICT DO NOTHING
                 RETURNING member_id, points
-            ), totals AS (SELECT member_id, sum(points) AS points, count(*) AS n FROM added GROUP BY member_id),
-            moved AS (
-                UPDATE loyalty_member m SET points_balance = m.points_balance + totals.points, updated_at = now()
-                  FROM totals WHERE m.tenant_id = %(t)s AND m.id = totals.member_id
-                RETURNING totals.n
-            )
-            SELECT coalesce(sum(n), 0) FROM moved
+            ){POST_ENTRIES}
             """,
             params,
         )
@@ -886,13 +878,7 @@ def points_expire(*, run_date: date) -> int:
                   FROM due
                 ON CONFLICT DO NOTHING
                 RETURNING member_id, points
-            ), totals AS (SELECT member_id, sum(points) AS points, count(*) AS n FROM added GROUP BY member_id),
-            moved AS (
-                UPDATE loyalty_member m SET points_balance = m.points_balance + totals.points, updated_at = now()
-                  FROM totals WHERE m.tenant_id = %(t)s AND m.id = totals.member_id
-                RETURNING totals.n
-            )
-            SELECT coalesce(sum(n), 0) FROM moved
+            ){POST_ENTRIES}
             """,
             params | {"members": sorted(set(members))},
         )
