@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.messaging.consent import DEFAULT_PREFERENCE
 from crm.tenancy.models import Membership, TenantOwnedModel
 from customers.models import Customer, Order
 
@@ -76,7 +77,7 @@ class Programme(TenantOwnedModel):
         return self.name or str(_("Loyalty programme"))
 
     def preferred_channels(self) -> list[str]:
-        return self.channels or ["sms", "wechat", "email"]
+        return self.channels or DEFAULT_PREFERENCE
 
 
 class Level(TenantOwnedModel):

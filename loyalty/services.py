@@ -31,6 +31,7 @@ from django.utils.translation import gettext_noop
 
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.notifications import notify
+from crm.messaging.consent import CHANNELS, channel_sql, reachable_channel
 from crm.messaging.services import outbox_enqueue
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import Membership, Tenant
@@ -53,7 +54,6 @@ logger = logging.getLogger(__name__)
 
 Kind = LedgerEntry.Kind
 Source = LedgerEntry.Source
-CHANNELS = ("sms", "wechat", "email")
 KEY_PATTERN = re.compile(r"[-A-Za-z0-9_:.]{8,80}")
 VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CREDIT_KINDS = (Kind.EARN, Kind.REFERRAL, Kind.BIRTHDAY, Kind.COMPENSATION, Kind.ADJUST, Kind.REVERSAL)
@@ -990,12 +990,7 @@ def channel_for(customer: Customer, prog: Programme) -> tuple[str, str] | None:
     """The first preferred channel the customer consented to and can be reached on."""
     if customer.list_flag == ListFlag.BLACK or customer.merged_into_id:
         return None
-    for channel in prog.preferred_channels():
-        consented = getattr(customer, f"consent_{channel}", False)
-        address = customer.email if channel == "email" else customer.mobile
-        if consented and address:
-            return channel, address
-    return None
+    return reachable_channel(customer, prog.preferred_channels())
 
 
 def _send_to_customer(customer: Customer, prog: Programme, *, subject: str, text: str, purpose: str, key: str) -> bool:
@@ -1008,20 +1003,6 @@ def _send_to_customer(customer: Customer, prog: Programme, *, subject: str, text
 
 
 # --- Nightly: care (birthdays and holidays) ----------------------------------------------------------
-
-
-def _channel_case(channels: list[str]) -> tuple[str, str]:
-    """SQL CASE expressions (channel, address) for the preference order. Channels come from a
-    fixed list (validated on save), never from input."""
-    conditions = {
-        "sms": "c.consent_sms AND c.mobile <> ''",
-        "wechat": "c.consent_wechat AND c.mobile <> ''",
-        "email": "c.consent_email AND c.email <> ''",
-    }
-    chosen = [c for c in channels if c in conditions]
-    channel = " ".join(f"WHEN {conditions[c]} THEN '{c}'" for c in chosen)
-    address = " ".join(f"WHEN {conditions[c]} THEN {'c.email' if c == 'email' else 'c.mobile'}" for c in chosen)
-    return f"CASE {channel} END", f"CASE {address} END"
 
 
 def _birthdays_on(day: date) -> list[str]:
@@ -1089,7 +1070,7 @@ def care_send(*, run_date: date) -> dict[str, int]:
         holiday = holiday_on(run_date)
         if holiday:
             occasions.append((holiday, ""))
-        channel, address = _channel_case(prog.preferred_channels())
+        channel, address = channel_sql(prog.preferred_channels())
         for occasion, condition in occasions:
             template = templates.get(occasion)
             if template is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.postgres.forms import SimpleArrayField
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.forms import DateRangeForm
+from crm.messaging.consent import channel_preference_field
 from surveys.models import Invitation, QuestionKind, SurveySettings, SurveyTemplate
 
 
@@ -65,12 +65,7 @@ class ResultsForm(DateRangeForm, InvitationFilterForm):
 
 
 class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
-    channels = SimpleArrayField(
-        forms.ChoiceField(choices=[("sms", "sms"), ("wechat", "wechat"), ("email", "email")]),
-        label=_("Channels, in order of preference"),
-        help_text=_("e.g. sms,wechat,email: the first one the customer consented to and can be reached on is used."),
-        required=False,
-    )
+    channels = channel_preference_field()
 
     class Meta:
         model = SurveySettings

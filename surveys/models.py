@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.messaging.consent import DEFAULT_PREFERENCE
 from crm.tenancy.models import Membership, TenantOwnedModel
 from customers.models import Customer, Order
 
@@ -131,7 +132,7 @@ class SurveySettings(TenantOwnedModel):
         constraints = [models.UniqueConstraint(fields=["tenant"], name="surveysettings_one_per_tenant")]
 
     def preferred_channels(self) -> list[str]:
-        return self.channels or ["sms", "wechat", "email"]
+        return self.channels or DEFAULT_PREFERENCE
 
 
 class Invitation(TenantOwnedModel):

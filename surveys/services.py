@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.notifications import notify
+from crm.messaging.consent import CHANNELS, reachable_channel
 from crm.messaging.models import OutboxMessage
 from crm.messaging.services import FAILED_HOOKS, SENT_HOOKS, outbox_cancel, outbox_enqueue
 from crm.tenancy.context import require_tenant_id
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 LINK_SALT = "surveys.invitation"
 KEY_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,40}")
-CONSENT_FIELD = {"sms": "consent_sms", "wechat": "consent_wechat", "email": "consent_email"}
 
 
 def _require(actor: Membership | None, capability: str, message: str) -> None:
@@ -160,7 +160,7 @@ def settings_update(*, actor: Membership, data: dict[str, Any]) -> SurveySetting
     settings = survey_settings()
     for name, value in data.items():
         setattr(settings, name, value)
-    if any(c not in CONSENT_FIELD for c in settings.channels):
+    if any(c not in CHANNELS for c in settings.channels):
         raise ApplicationError(_("Channels are sms, wechat and email."), fields={"channels": [_("Unknown channel.")]})
     settings.full_clean(exclude=["tenant"])
     settings.save()
@@ -171,16 +171,7 @@ def settings_update(*, actor: Membership, data: dict[str, Any]) -> SurveySetting
 
 
 def _channel_for(customer: Customer, settings: SurveySettings) -> tuple[str, str] | None:
-    """The first preferred channel the customer consented to and can be reached on."""
-    for channel in settings.preferred_channels():
-        if not getattr(customer, CONSENT_FIELD[channel]):
-            continue
-        address = customer.mobile if channel in ("sms", "wechat") else ""
-        if channel == "email":
-            address = getattr(customer, "email", "") or ""
-        if address:
-            return channel, address
-    return None
+    return reachable_channel(customer, settings.preferred_channels())
 
 
 def link_token(invitation: Invitation) -> str:
