@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from complaints.models import OPEN_STATUSES, ComplaintCategory, Status, Ticket, TicketEvent, TicketWatcher
+from crm.core.period import Period
 from crm.core.sql import fetch_dict, fetch_dicts
 from crm.tenancy.models import Membership
 from customers.models import Customer
@@ -101,12 +102,6 @@ def customer_tickets(*, customer: Customer) -> QuerySet[Ticket]:
 # --- Metrics -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date  # inclusive
-
-
 def _percentiles_sql(column: str) -> str:
     return (
         f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {column}) AS median_{column.split('.')[-1]}, "
@@ -120,8 +115,7 @@ def complaint_metrics(*, period: Period, zone: Any) -> dict[str, Any]:
     Times are business minutes (waiting on the customer excluded): first response = opening to
     the end of "greet"; resolution = opening to closing. SLA compliance = share of tickets that
     met a target among those whose target has been decided (met, or missed)."""
-    start = datetime.combine(period.start, datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(period.end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    start, end = period.bounds(zone)
     base = """
         FROM complaints_ticket t
         LEFT JOIN complaints_complaintcategory c ON c.id = t.category_id

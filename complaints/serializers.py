@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from complaints.models import Channel, Severity, Status, Ticket, TicketEvent
+from crm.api.serializers import DateRangeQuerySerializer
 from customers.validators import mask_mobile
 
 
@@ -131,11 +132,5 @@ class AttachmentOutSerializer(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
 
 
-class MetricsQuerySerializer(serializers.Serializer[Any]):
-    start = serializers.DateField()
-    end = serializers.DateField()
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["start"] > attrs["end"]:
-            raise serializers.ValidationError({"end": ["The end is before the start."]})
-        return attrs
+class MetricsQuerySerializer(DateRangeQuerySerializer):
+    """?start=&end= of the complaint figures."""

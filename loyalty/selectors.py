@@ -4,7 +4,6 @@ sees the members, ledger, redemptions and referrals of their own customers only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.core.period import Period
 from crm.core.sql import fetch_dict, fetch_dicts
 from crm.tenancy.models import Membership
 from customers.selectors import customer_visible_to
@@ -151,18 +151,11 @@ def ledger_timeline(*, customer: Any, viewer: Membership, limit: int) -> Iterabl
 # --- Manager figures ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date
-
-
 def loyalty_summary(*, period: Period, zone: Any) -> dict[str, Any]:
     """Members by level, the points liability (outstanding points and their value), and the
     redemption rate (points redeemed ÷ points issued) in the period, with the top rewards."""
     prog = services.programme()
-    start = timezone.make_aware(datetime.combine(period.start, time.min), zone)
-    end = timezone.make_aware(datetime.combine(period.end + timedelta(days=1), time.min), zone)
+    start, end = period.bounds(zone)
     params: dict[str, Any] = {"t": prog.tenant_id, "start": start, "end": end}
     with connection.cursor() as cursor:
         cursor.execute(

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from crm.api.serializers import DateRangeQuerySerializer
 from loyalty.models import LedgerEntry, Level, Member, Redemption, Referral, Reward
 
 
@@ -150,11 +151,5 @@ class ReferralCreateSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class SummaryQuerySerializer(serializers.Serializer[Any]):
-    start = serializers.DateField()
-    end = serializers.DateField()
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["start"] > attrs["end"]:
-            raise serializers.ValidationError({"end": ["The end is before the start."]})
-        return attrs
+class SummaryQuerySerializer(DateRangeQuerySerializer):
+    """?start=&end= of the loyalty figures."""

@@ -4,13 +4,12 @@ response rate, and the satisfaction × loyalty matrix)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
 
+from crm.core.period import Period
 from crm.core.sql import fetch_dict, fetch_dicts
 from crm.tenancy.models import Membership
 from surveys.models import Answer, Invitation, Response, SurveyTemplate
@@ -53,12 +52,6 @@ def response_detail(*, response: Response) -> list[tuple[Any, Answer | None]]:
     return [(q, answers.get(q.pk)) for q in response.version.questions.all()]
 
 
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date  # inclusive
-
-
 # Ratings 1–5 read as the four words customers know: 很好 / 好 / 一般 / 差.
 BANDS = (("very_good", 5, 5), ("good", 4, 4), ("average", 3, 3), ("poor", 1, 2))
 
@@ -85,8 +78,7 @@ def zone_of(satisfaction: str, loyalty: str) -> str:
 
 def survey_results(*, period: Period, zone: Any, template: SurveyTemplate | None = None) -> dict[str, Any]:
     """Results over responses submitted in the period (dates in the dealership's zone)."""
-    start = datetime.combine(period.start, datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(period.end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    start, end = period.bounds(zone)
     params: dict[str, Any] = {
         "start": start,
         "end": end,

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from crm.api.serializers import DateRangeQuerySerializer
 from surveys.models import Answer, Invitation, Response, SurveyQuestion, SurveyTemplate, SurveyVersion
 
 
@@ -99,12 +100,5 @@ class ResponseSerializer(serializers.ModelSerializer[Response]):
         read_only_fields = fields
 
 
-class ResultsQuerySerializer(serializers.Serializer[Any]):
-    start = serializers.DateField()
-    end = serializers.DateField()
+class ResultsQuerySerializer(DateRangeQuerySerializer):
     template = serializers.SlugField(required=False, help_text="Template code; all templates when absent.")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["start"] > attrs["end"]:
-            raise serializers.ValidationError({"end": ["The end is before the start."]})
-        return attrs
