@@ -745,18 +745,18 @@ def _empty_summary() -> dict[str, Any]:
 
 
 def _summary_delta(summary: dict[str, Any]) -> dict[str, Any]:
+    """The kept distribution plus what seg_new holds now, minus what seg_before held."""
     sql = """
-        SELECT %(sign)s AS sign, GROUPING(tier) AS g_tier, GROUPING(segment) AS g_seg, GROUPING(stage) AS g_stage,
+        SELECT {sign} AS sign, GROUPING(tier) AS g_tier, GROUPING(segment) AS g_seg, GROUPING(stage) AS g_stage,
                GROUPING(r, f) AS g_rf, tier, segment, stage, r, f, count(*) AS customers,
                coalesce(sum({money}) FILTER (WHERE r IS NOT NULL), 0) AS monetary, count(r) AS scored
           FROM {table} {where}
          GROUP BY GROUPING SETS ((tier), (segment), (stage), (r, f), ())"""
     with connection.cursor() as cursor:
         cursor.execute(
-            sql.format(money="m_val", table="seg_new", where="")
+            sql.format(sign=1, money="m_val", table="seg_new", where="")
             + " UNION ALL "
-            + sql.format(money="monetary", table="seg_before", where="WHERE existed").replace("%(sign)s", "%(minus)s"),
-            {"sign": 1, "minus": -1},
+            + sql.format(sign=-1, money="monetary", table="seg_before", where="WHERE existed")
         )
         rows = fetch_dicts(cursor)
     result = json.loads(json.dumps(summary))  # a copy
