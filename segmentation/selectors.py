@@ -42,6 +42,11 @@ def run_list() -> QuerySet[SegmentationRun]:
     return SegmentationRun.objects.order_by("-finished_at", "-id")
 
 
+def customer_tier(*, customer_id: int) -> str:
+    """The customer's value tier as of the last run ("" when not scored)."""
+    return CustomerValue.objects.filter(customer_id=customer_id).values_list("tier", flat=True).first() or ""
+
+
 def tier_label(tier: str) -> str:
     return str(Tier(tier).label) if tier else _("Not tiered (no purchase yet)")
 

@@ -100,6 +100,7 @@ class SurveySettings(TenantOwnedModel):
     class LowScoreAction(models.TextChoices):
         COMPLAINT = "complaint", _("Open a complaint ticket")
         NOTIFY = "notify", _("Ask the owner and the managers to call back")
+        FOLLOWUP = "followup", _("Schedule a follow-up call")
         NONE = "none", _("Nothing")
 
     sales_delay_days = models.PositiveSmallIntegerField(_("after a vehicle delivery (days)"), default=3)

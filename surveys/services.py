@@ -455,7 +455,8 @@ def _record(locked: Invitation, answers: dict[str, Any]) -> Response:
 
 
 def _close_the_loop(response: Response, settings: SurveySettings) -> None:
-    """A detractor or a low score gets a person to act: a complaint ticket, or a call-back notice."""
+    """A detractor or a low score gets a person to act: a complaint ticket, a follow-up call in the
+    owner's queue, or a call-back notice to the owner and the managers."""
     customer = response.customer
     summary = _("Survey %(template)s: overall %(overall)s, recommend %(nps)s") % {
         "template": response.version.template.name,
@@ -483,7 +484,10 @@ def _close_the_loop(response: Response, settings: SurveySettings) -> None:
             ),
             source="survey",
         )
-    elif settings.low_score_action != SurveySettings.LowScoreAction.NONE:
+        return
+    if settings.low_score_action == SurveySettings.LowScoreAction.FOLLOWUP and _schedule_callback(response, summary):
+        return
+    if settings.low_score_action != SurveySettings.LowScoreAction.NONE:
         managers = list(Membership.objects.filter(role=Role.MANAGER, is_active=True).select_related("user"))
         notify(
             recipients=managers + ([customer.owner] if customer.owner else []),
@@ -494,6 +498,28 @@ def _close_the_loop(response: Response, settings: SurveySettings) -> None:
             key=f"survey-low:{response.pk}",
             email=True,
         )
+
+
+def _schedule_callback(response: Response, summary: str) -> bool:
+    """A callback follow-up in the customer's queue today; False when the customer cannot be
+    called (no consent, black list, one open already), so the managers are told instead."""
+    from followups import services as followups
+
+    customer = response.customer
+    owner = customer.owner if customer.owner and customer.owner.is_active else None
+    try:
+        followups.followup_create(
+            actor=None,
+            customer=customer,
+            reason="survey",
+            due_from=timezone.localdate(),
+            note=summary[:300],
+            assignee=owner if owner and owner.can("followups.work") else None,
+            source_key=f"survey:{response.pk}",
+        )
+    except ApplicationError:
+        return False
+    return True
 
 
 # --- The nightly triggers ----------------------------------------------------------------------------

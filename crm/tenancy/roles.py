@@ -123,6 +123,18 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
         _("Set up the loyalty programme: levels, earning rules, rewards and stock, care greetings"),
         frozenset({Role.TENANT_ADMIN, Role.MANAGER}),
     ),
+    "followups.view_all": (
+        _("See every follow-up of the dealership, the team's queues and completion figures"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.AUDITOR, Role.INTEGRATION}),
+    ),
+    "followups.work": (
+        _("Work follow-ups: your own queue, and (with view all) the pool and colleagues' calls; plan calls by hand"),
+        frozenset({Role.MANAGER, Role.CR_AGENT, Role.SALES_CONSULTANT, Role.SERVICE_ADVISOR, Role.INTEGRATION}),
+    ),
+    "followups.manage": (
+        _("Set the follow-up rules, hand follow-ups over and cancel them"),
+        frozenset({Role.MANAGER}),
+    ),
     "users.view": (_("See the dealership's staff and their roles"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "users.manage": (
         _("Invite and deactivate staff, assign roles"),
