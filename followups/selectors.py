@@ -37,7 +37,9 @@ def _queue_order(followups: QuerySet[Followup], on: date) -> QuerySet[Followup]:
     ).order_by("-overdue", "priority", "scheduled_on", "due_until", "id")
 
 
-def followup_queue(*, viewer: Membership, on: date | None = None, assignee: Membership | None = None) -> QuerySet[Followup]:
+def followup_queue(
+    *, viewer: Membership, on: date | None = None, assignee: Membership | None = None
+) -> QuerySet[Followup]:
     """What is to be done on `on` (today by default): open or to-retry follow-ups scheduled for that
     day or earlier, held by `assignee` (the viewer by default)."""
     on = on or timezone.localdate()
@@ -157,7 +159,10 @@ def followup_calendar(*, viewer: Membership, month: date, assignee: Membership |
         .values_list("completed_at", flat=True)
         .iterator()
     )
-    days = {grid_start + timedelta(days=i): CalendarDay(grid_start + timedelta(days=i), False) for i in range((grid_end - grid_start).days + 1)}
+    days = {
+        grid_start + timedelta(days=i): CalendarDay(grid_start + timedelta(days=i), False)
+        for i in range((grid_end - grid_start).days + 1)
+    }
     for cell in days.values():
         cell.in_month = cell.day.month == first.month
     for row in active:
@@ -233,7 +238,9 @@ def followup_team_figures(*, viewer: Membership, period: Period, on: date | None
     )
     # expired follow-ups have no one who finished them: they count against whoever held them
     expired = (
-        followups.filter(status=Status.EXPIRED, due_until__gte=period.start - timedelta(days=1), due_until__lt=period.end)
+        followups.filter(
+            status=Status.EXPIRED, due_until__gte=period.start - timedelta(days=1), due_until__lt=period.end
+        )
         .values("assignee")
         .annotate(n=Count("id"))
     )

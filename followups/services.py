@@ -106,7 +106,8 @@ def consent_allows(customer: Customer, channel: str) -> bool:
 def _check_assignee(assignee: Membership | None) -> None:
     if assignee is not None and not (assignee.is_active and assignee.can("followups.work")):
         raise ApplicationError(
-            _("That person cannot take follow-ups."), fields={"assignee": [_("Not an active colleague who works follow-ups.")]}
+            _("That person cannot take follow-ups."),
+            fields={"assignee": [_("Not an active colleague who works follow-ups.")]},
         )
 
 
@@ -296,7 +297,11 @@ def _advance(followup: Followup, attempt: Attempt, actor: Membership, today: dat
         _finish(followup, Status.DONE, actor)
     followup.updated_at = timezone.now()
     followup.save()
-    if followup.status == Status.DONE and followup.ticket_id is not None and attempt.disposition != Disposition.WRONG_NUMBER:
+    if (
+        followup.status == Status.DONE
+        and followup.ticket_id is not None
+        and attempt.disposition != Disposition.WRONG_NUMBER
+    ):
         _close_complaint_loop(followup, attempt, actor)
 
 
