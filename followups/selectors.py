@@ -30,7 +30,7 @@ def followup_visible_to(*, viewer: Membership) -> QuerySet[Followup]:
     return followups.none()
 
 
-def _queue_order(followups: QuerySet[Followup], on: date) -> QuerySet[Followup]:
+def queue_order(followups: QuerySet[Followup], on: date) -> QuerySet[Followup]:
     """Overdue first, then by tier priority, then the oldest scheduled."""
     return followups.annotate(
         overdue=Case(When(due_until__lt=on, then=Value(True)), default=Value(False), output_field=BooleanField())
@@ -47,7 +47,7 @@ def followup_queue(
     followups = followup_visible_to(viewer=viewer).filter(
         assignee=holder, status__in=ACTIVE_STATUSES, scheduled_on__lte=on
     )
-    return _queue_order(followups, on)
+    return queue_order(followups, on)
 
 
 def followup_pool(*, viewer: Membership, on: date | None = None) -> QuerySet[Followup]:
@@ -58,7 +58,7 @@ def followup_pool(*, viewer: Membership, on: date | None = None) -> QuerySet[Fol
     followups = followup_visible_to(viewer=viewer).filter(
         assignee__isnull=True, status__in=ACTIVE_STATUSES, scheduled_on__lte=on
     )
-    return _queue_order(followups, on)
+    return queue_order(followups, on)
 
 
 @dataclass(frozen=True)

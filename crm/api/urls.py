@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from complaints.apis import ComplaintMetricsApi, TicketViewSet
 from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
 from customers.apis import CustomerViewSet, OrderViewSet, TouchpointViewSet, VehicleViewSet
+from followups.apis import FollowupViewSet
 from loyalty.apis import (
     LedgerViewSet,
     LevelViewSet,
@@ -37,6 +38,7 @@ router.register("loyalty/rewards", RewardViewSet, basename="loyalty-reward")
 router.register("loyalty/levels", LevelViewSet, basename="loyalty-level")
 router.register("loyalty/redemptions", RedemptionViewSet, basename="loyalty-redemption")
 router.register("loyalty/referrals", ReferralViewSet, basename="loyalty-referral")
+router.register("followups", FollowupViewSet, basename="followup")
 router.register("segmentation/values", CustomerValueViewSet, basename="customer-value")
 router.register("segmentation/runs", SegmentationRunViewSet, basename="segmentation-run")
 
