@@ -183,7 +183,7 @@ def followup_create(
 
 
 def _locked(followup: Followup) -> Followup:
-    return Followup.objects.select_for_update().select_related("customer", "vehicle").get(pk=followup.pk)
+    return Followup.objects.select_for_update(of=("self",)).select_related("customer", "vehicle").get(pk=followup.pk)
 
 
 @transaction.atomic
@@ -314,13 +314,14 @@ def _finish(followup: Followup, status: str, actor: Membership) -> None:
 def _close_complaint_loop(followup: Followup, attempt: Attempt, actor: Membership) -> None:
     """The complaint's last step (回访) is this call: move a closed ticket to "followed up"."""
     from complaints import services as complaints
+    from complaints.models import Status as TicketStatus
     from complaints.models import Ticket
 
     ticket = Ticket.objects.filter(pk=followup.ticket_id).first()
-    if ticket is None or ticket.status != Ticket.Status.CLOSED or not actor.can("complaints.work"):
+    if ticket is None or ticket.status != TicketStatus.CLOSED or not actor.can("complaints.work"):
         return
     note = _compose_notes(followup, attempt.disposition, attempt.notes)
-    complaints.ticket_advance(actor=actor, ticket=ticket, to_status=Ticket.Status.FOLLOWED_UP, note=note)
+    complaints.ticket_advance(actor=actor, ticket=ticket, to_status=TicketStatus.FOLLOWED_UP, note=note)
 
 
 @transaction.atomic
