@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -213,7 +214,7 @@ def test_tier_cadence_spreads_calls_over_the_interval_and_counts_contacts(dealer
             Followup.objects.filter(customer=contacted).delete()
         assert counts["created"] <= 2
         day += timedelta(days=1)
-    assert len(made) >= 2 and all(b - a >= timedelta(days=26) for a, b in zip(made, made[1:], strict=False))
+    assert len(made) >= 2 and all(b - a >= timedelta(days=26) for a, b in pairwise(made))
     reached_after = Followup.objects.filter(customer=contacted).values_list("created_on", flat=True)
     assert all(day >= date(2026, 1, 30) for day in reached_after)  # reached 31 Dec: quiet for 30 days
     assert not Followup.objects.filter(customer=exit_tier).exists()  # exit: never
