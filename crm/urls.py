@@ -29,6 +29,7 @@ urlpatterns = [
     path("complaints/", include("complaints.urls")),
     path("surveys/", include("surveys.urls")),
     path("loyalty/", include("loyalty.urls")),
+    path("followups/", include("followups.urls")),
     # the public complaint form and status check of a dealership (no sign-in)
     path("c/<slug:code>/", complaint_public.complaint_form, name="complaint_public_form"),
     path("c/<slug:code>/thanks/", complaint_public.complaint_thanks, name="complaint_public_thanks"),

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from crm.core.period import Period
 from crm.tenancy.models import Membership
-from followups.models import ACTIVE_STATUSES, Attempt, Followup, Status
+from followups.models import ACTIVE_STATUSES, Attempt, Followup, FollowupSettings, Status
 
 
 def followup_visible_to(*, viewer: Membership) -> QuerySet[Followup]:
@@ -301,3 +301,9 @@ def customer_followup_panel(*, customer: Any, viewer: Membership) -> dict[str, A
         "open": [f for f in followups if f.is_active],
         "can_plan": viewer.can("followups.work"),
     }
+
+
+def followup_settings_current() -> FollowupSettings:
+    """The dealership's rules for reading: the saved row, or the defaults unsaved (a page that only
+    shows them must not write; services.followup_settings() saves them on first change)."""
+    return FollowupSettings.objects.first() or FollowupSettings()
