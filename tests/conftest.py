@@ -271,8 +271,51 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
         # One customer per dealership keeps the other suites' counts, so this referral names the
         # customer twice (the service would refuse that): it only gives the isolation suite a row.
         referral = Referral.objects.create(referrer=member, referee=customer, note=f"机密推荐{marker}")
+        # Follow-ups: the rules, one done (with its attempt, recorded on the existing contact so the
+        # other suites' counts stay) and one open in the consultant's queue.
+        from followups import services as followup_services
+        from followups.models import Attempt, Followup
+
+        followup_settings = followup_services.followup_settings()
+        followup_done = Followup.objects.create(
+            customer=customer,
+            vehicle=vehicle,
+            reason="post_delivery",
+            source_key=f"manual:isolation-{marker}-done",
+            note=f"机密回访{marker}",
+            due_from=date(2025, 5, 2),
+            due_until=date(2025, 5, 6),
+            scheduled_on=date(2025, 5, 2),
+            assignee=dealer.consultant,
+            status="done",
+            attempts=1,
+            disposition="satisfied",
+            outcome_notes=f"机密回访结果{marker}",
+        )
+        followup_attempt = Attempt.objects.create(
+            followup=followup_done,
+            disposition="satisfied",
+            notes=f"机密回访结果{marker}",
+            staff=dealer.consultant,
+            touchpoint=touchpoint,
+            idempotency_key=f"isolation-{marker}",
+        )
+        followup_open = Followup.objects.create(
+            customer=customer,
+            reason="manual",
+            source_key=f"manual:isolation-{marker}-open",
+            note=f"机密待访{marker}",
+            due_from=date(2025, 6, 1),
+            due_until=date(2099, 12, 31),
+            scheduled_on=date(2025, 6, 1),
+            assignee=dealer.consultant,
+        )
         dealer.objects = {
             "customer": customer,
+            "followup_settings": followup_settings,
+            "followup_done": followup_done,
+            "followup_attempt": followup_attempt,
+            "followup_open": followup_open,
             "vehicle": vehicle,
             "order": order,
             "credential": credential,
@@ -339,6 +382,9 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             f"机密兑换{marker}",
             f"机密升级{marker}",
             f"机密推荐{marker}",
+            f"机密回访{marker}",
+            f"机密回访结果{marker}",
+            f"机密待访{marker}",
             dealer.manager.user.email,
             dealer.consultant.user.email,
         ]
