@@ -224,7 +224,8 @@ def followup_log_outcome(
         errors["disposition"] = [_("Not an outcome.")]
     if len(notes) > 4000:
         errors["notes"] = [_("At most 4,000 characters.")]
-    today = timezone.localdate()
+    # retries and call-backs count from the day of the call (a call logged late keeps its day)
+    today = timezone.localdate(occurred_at) if occurred_at is not None else timezone.localdate()
     if disposition == Disposition.CALLBACK:
         if callback_on is None:
             errors["callback_on"] = [_("Say when to call back.")]

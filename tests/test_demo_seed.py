@@ -14,6 +14,7 @@ from crm.tenancy.models import Membership, Tenant
 from crm.tenancy.roles import Role
 from customers.models import Customer, Order, Vehicle
 from customers.validators import normalize_cn_mobile, normalize_plate, validate_id_number, validate_vin
+from followups.models import Attempt, Followup
 from segmentation.models import CustomerValue, SegmentationRun
 from segmentation.selectors import tier_migration
 from surveys.models import Invitation
@@ -63,6 +64,12 @@ def test_the_demo_is_valid_and_has_every_role(settings):
             statuses = set(Ticket.objects.values_list("status", flat=True))
             assert Ticket.objects.count() == 8 and {"greet", "handle", "closed", "followed_up"} <= statuses
             assert SurveyResponse.objects.count() >= 5 and Invitation.objects.filter(status="sent").exists()
+            # three weeks of follow-ups: worked, retried, expired, and today's queue still open
+            followup_statuses = set(Followup.objects.values_list("status", flat=True))
+            assert {"done", "expired"} <= followup_statuses
+            assert Attempt.objects.filter(disposition="no_answer").exists()
+            assert Followup.objects.filter(status="open", scheduled_on=date(2026, 11, 23)).exists()
+            assert Attempt.objects.count() >= Followup.objects.filter(status="done").count() > 0
             migration = tier_migration(from_date=runs[0], to_date=runs[-1])
             assert migration.moved_up + migration.moved_down > 0
 

@@ -582,6 +582,51 @@ def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membe
 SEGMENTATION_CHECKPOINTS = (90, 60, 30)  # days before today
 
 
+DEMO_FOLLOWUP_DAYS = 21
+DEMO_OUTCOMES = [  # (disposition, weight, notes)
+    ("satisfied", 50, ""),
+    ("no_answer", 22, ""),
+    ("appointment", 10, "预约下周六上午保养"),
+    ("feedback", 8, "客户反映等待时间较长，希望增加预约时段"),
+    ("callback", 6, ""),
+    ("not_interested", 4, ""),
+]
+
+
+def _seed_followups(rng: random.Random, today: date, by_role: dict[str, list[Membership]]) -> None:
+    """Three weeks of nights: the rules make follow-ups, staff work most of each day's queue (some
+    calls go unanswered and are retried, some ask to be called back), the rest expire; tonight's
+    queue is left open for the demo."""
+    from followups import services as followups
+    from followups.models import ACTIVE_STATUSES, Followup
+    from followups.scheduling import followups_schedule
+
+    followups.followup_settings()
+    fallback = by_role[Role.CR_AGENT][0]
+    weights = [w for _d, w, _n in DEMO_OUTCOMES]
+    for back in range(DEMO_FOLLOWUP_DAYS, -1, -1):
+        night = today - timedelta(days=back)
+        followups_schedule(run_date=night)
+        if back == 0:
+            break
+        due = Followup.objects.filter(status__in=ACTIVE_STATUSES, scheduled_on__lte=night).select_related(
+            "customer__owner", "assignee"
+        )
+        for followup in due.order_by("pk"):
+            if rng.random() < 0.15:
+                continue  # not reached today: overdue work for the manager's view
+            disposition, _weight, notes = rng.choices(DEMO_OUTCOMES, weights=weights)[0]
+            at = timezone.make_aware(datetime.combine(night, time(9 + rng.randrange(9), rng.randrange(60))))
+            followups.followup_log_outcome(
+                actor=followup.assignee or fallback,
+                followup=followup,
+                disposition=disposition,
+                notes=notes,
+                callback_on=night + timedelta(days=rng.randint(2, 6)) if disposition == "callback" else None,
+                occurred_at=at,
+            )
+
+
 def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress: Callable[[str], None]) -> DemoResult:
     result = DemoResult()
     user_model = get_user_model()
@@ -597,6 +642,7 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
             _seed_complaints(rng, by_role)
             _seed_surveys(rng, today)
             _seed_loyalty(rng, today, by_role)
+            _seed_followups(rng, today, by_role)
             admin = by_role[Role.TENANT_ADMIN][0]
             _credential, raw_key = credential_create(
                 actor=admin,
