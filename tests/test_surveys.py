@@ -988,6 +988,30 @@ def test_a_low_score_opens_a_complaint_ticket_for_a_person(dealer, in_tenant):
         assert Ticket.objects.filter(source="survey").count() == 2
 
 
+def test_a_low_score_can_plan_a_follow_up_call_in_the_owners_queue(dealer, in_tenant):
+    from followups.models import Followup
+
+    with in_tenant(dealer):
+        configure(low_score_action="followup")
+        who = customer(owner=dealer.consultant2)
+        invitation = invite(dealer.agent, who)
+        response = services.answers_submit(invitation=invitation, raw=answers(invitation.version, rating=1, nps=0))
+        call = Followup.objects.get(customer=who)
+        assert (call.reason, call.source_key, call.assignee_id) == (
+            "survey",
+            f"survey:{response.pk}",
+            dealer.consultant2.pk,
+        )
+        assert call.scheduled_on == timezone.localdate() and templates()["service"].name in call.note
+        assert not Notification.objects.filter(kind="survey_low_score").exists()
+        # a customer who may not be called: the managers and the owner are asked instead
+        quiet = customer(owner=dealer.consultant2, consent_call=False)
+        quiet_invitation = invite(dealer.agent, quiet)
+        services.answers_submit(invitation=quiet_invitation, raw=answers(quiet_invitation.version, rating=1, nps=0))
+        assert not Followup.objects.filter(customer=quiet).exists()
+        assert Notification.objects.filter(kind="survey_low_score", title__contains=quiet.name).exists()
+
+
 def test_a_low_score_can_ask_for_a_call_back_instead(dealer, in_tenant, web):
     with in_tenant(dealer):
         configure(low_score_action="notify")
