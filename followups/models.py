@@ -11,6 +11,8 @@ Invariants kept by the database, not only by Python:
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -89,12 +91,12 @@ TIER_PRIORITY = {"key": 1, "consolidate": 2, "maintain": 3, "exit": 4}
 NO_TIER_PRIORITY = 5
 
 
-def _days(label: str, default: int, maximum: int = 366) -> models.PositiveSmallIntegerField:
+def _days(label: Any, default: int, maximum: int = 366) -> models.PositiveSmallIntegerField:
     return models.PositiveSmallIntegerField(label, default=default, validators=[MaxValueValidator(maximum)])
 
 
-def _channel(label: str = _("channel")) -> models.CharField:
-    return models.CharField(label, max_length=8, choices=Channel.choices, default=Channel.CALL)
+def _channel(label: Any = None) -> models.CharField:
+    return models.CharField(label or _("channel"), max_length=8, choices=Channel.choices, default=Channel.CALL)
 
 
 def default_delivery_days() -> list[int]:

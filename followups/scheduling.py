@@ -79,7 +79,7 @@ CREATE TEMP TABLE IF NOT EXISTS followup_candidate (
 
 # Each rule: SQL selecting (customer_id, vehicle_id, reason, source_key, due_from, due_until,
 # channel, ticket_id, holder_id) with named parameters; `enabled(settings)` says whether it runs.
-RULES: dict[str, str] = {
+RULES: dict[Reason, str] = {
     Reason.POST_DELIVERY: """
         SELECT o.customer_id, o.vehicle_id, 'post_delivery', 'delivery:' || o.id || ':' || k.k,
                o.ordered_on + k.k, o.ordered_on + k.k + %(w)s - 1, %(delivery_channel)s, NULL::bigint, NULL::bigint
@@ -417,8 +417,8 @@ def followups_schedule(*, run_date: date) -> dict[str, int]:
         cursor.execute(SPREAD, params)
         counts["spread"] = cursor.rowcount
         laps["spread"] = time.monotonic() - started
-    for reason in Reason.values:
-        counts[reason] = sum(1 for r, _held in created if r == reason)
+    for name in Reason.values:
+        counts[name] = sum(1 for r, _held in created if r == name)
     counts["created"] = len(created)
     counts["assigned"] = sum(1 for _r, held in created if held)
     logger.info("followups scheduled for tenant %s on %s: %s", tenant_id, run_date, counts)
