@@ -206,17 +206,15 @@ def followup_log_outcome(
                 _("An idempotency key is 8–80 letters, digits and - _ : ."),
                 fields={"idempotency_key": [_("Not a valid key.")]},
             )
-        earlier = Attempt.objects.filter(idempotency_key=idempotency_key).first()
+        earlier = _replayed(followup, disposition, idempotency_key)
         if earlier is not None:
-            if earlier.followup_id != followup.pk or earlier.disposition != disposition:
-                raise ApplicationError(
-                    _("This idempotency key was used for another outcome."),
-                    code="key_reused",
-                    fields={"idempotency_key": [_("Used already for another outcome.")]},
-                    status_code=409,
-                )
             return earlier, False
     followup = _locked(followup)
+    if idempotency_key:
+        # a push with the same key may have been recorded while this one waited for the lock
+        earlier = _replayed(followup, disposition, idempotency_key)
+        if earlier is not None:
+            return earlier, False
     if not may_work(actor, followup):
         raise NotAllowed(_("This follow-up is someone else's."))
     errors: dict[str, list[str]] = {}
@@ -265,11 +263,24 @@ def followup_log_outcome(
             attempt.save()
     except IntegrityError:
         # the same key raced in from another request: that one won, this one changes nothing
-        transaction.set_rollback(True)
         earlier = Attempt.objects.get(idempotency_key=idempotency_key)
+        transaction.set_rollback(True)  # undoes the contact recorded above
         return earlier, False
     _advance(followup, attempt, actor, today)
     return attempt, True
+
+
+def _replayed(followup: Followup, disposition: str, idempotency_key: str) -> Attempt | None:
+    """The attempt recorded before with this key, or None; the key used for another outcome is a 409."""
+    earlier = Attempt.objects.filter(idempotency_key=idempotency_key).first()
+    if earlier is not None and (earlier.followup_id != followup.pk or earlier.disposition != disposition):
+        raise ApplicationError(
+            _("This idempotency key was used for another outcome."),
+            code="key_reused",
+            fields={"idempotency_key": [_("Used already for another outcome.")]},
+            status_code=409,
+        )
+    return earlier
 
 
 def _compose_notes(followup: Followup, disposition: str, notes: str) -> str:

@@ -5,6 +5,7 @@ reused key 409), planning, handing over, cancelling, the manager figures, the ru
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -355,3 +356,52 @@ def test_the_admin_shows_follow_ups_and_keeps_attempts_read_only(desk, client):
     assert moved.status_code == 200  # the form again, with the error on the assignee
     with tenant_context(dealer.tenant.pk):
         assert Followup.objects.get(pk=desk["key"].pk).assignee_id == dealer.consultant.pk
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("disposition", ["no_answer", "satisfied"])
+def test_one_key_pushed_by_many_at_once_is_recorded_once(disposition):
+    """A call-centre system retrying a push while the first is still running: every thread gets the
+    one attempt back, whether the first left the follow-up open (no answer) or finished it."""
+    import threading
+
+    from django.db import connections
+
+    from crm.core.errors import ApplicationError
+    from crm.tenancy.models import Tenant
+    from crm.tenancy.roles import Role
+    from tests.factories import MembershipFactory
+
+    threads_n = 12
+    tenant = Tenant.objects.create(name="并发回访店", code="race-followups")
+    with tenant_context(tenant.pk):
+        agent = MembershipFactory(role=Role.CR_AGENT)
+        followup = _plan("race:1", CustomerFactory(), assignee=agent, days=0)
+    barrier = threading.Barrier(threads_n)
+    outcomes: list[Any] = [None] * threads_n
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            with tenant_context(tenant.pk):
+                attempt, created = services.followup_log_outcome(
+                    actor=agent, followup=followup, disposition=disposition, idempotency_key="race-key-0001"
+                )
+                outcomes[i] = (attempt.pk, created)
+        except ApplicationError as error:
+            outcomes[i] = error.code
+        except Exception as error:  # noqa: BLE001 - reported by the assertion
+            outcomes[i] = repr(error)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads_n)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=120)
+    with tenant_context(tenant.pk):
+        attempts = list(Attempt.objects.filter(followup=followup))
+        touchpoints = Touchpoint.objects.filter(customer=followup.customer_id).count()
+    assert len(attempts) == 1 and touchpoints == 1
+    assert Counter(map(str, outcomes)) == {str((attempts[0].pk, True)): 1, str((attempts[0].pk, False)): threads_n - 1}
