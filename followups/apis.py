@@ -32,16 +32,16 @@ from followups.filters import FollowupFilter
 from followups.models import Followup
 from followups.serializers import (
     SETTINGS_FIELDS,
-    AssignSerializer,
-    CancelSerializer,
+    FollowupAssignSerializer,
+    FollowupCancelSerializer,
     FollowupCreateSerializer,
     FollowupDetailSerializer,
+    FollowupOutcomeResultSerializer,
+    FollowupOutcomeSerializer,
     FollowupSerializer,
-    OutcomeResultSerializer,
-    OutcomeSerializer,
-    SettingsSerializer,
-    SummaryQuerySerializer,
-    TeamFiguresSerializer,
+    FollowupSettingsSerializer,
+    FollowupSummaryQuerySerializer,
+    FollowupTeamFiguresSerializer,
 )
 
 READ_CAPABILITIES = ("followups.view_all", "followups.work")
@@ -133,16 +133,16 @@ class FollowupViewSet(
         return Response(self.get_serializer(self._fresh(followup)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=OutcomeSerializer,
+        request=FollowupOutcomeSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-        responses={201: OutcomeResultSerializer, 200: OutcomeResultSerializer},
+        responses={201: FollowupOutcomeResultSerializer, 200: FollowupOutcomeResultSerializer},
     )
     @action(detail=True, methods=["post"], url_path="outcomes", required_capability="followups.work")
     def outcomes(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         """Push what came of a call or visit: 201 recorded; 200 a replay of the same key (nothing
         recorded again); 409 `key_reused` (the key was used for another outcome) or `not_open`."""
         followup = self.get_object()
-        incoming = OutcomeSerializer(data=request.data)
+        incoming = FollowupOutcomeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "")
@@ -160,49 +160,49 @@ class FollowupViewSet(
             occurred_at=data["occurred_at"],
             idempotency_key=key,
         )
-        result = OutcomeResultSerializer(
+        result = FollowupOutcomeResultSerializer(
             {"attempt": attempt, "followup": self._fresh(followup)}, context=self.get_serializer_context()
         )
         return Response(result.data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=AssignSerializer, responses=FollowupSerializer)
+    @extend_schema(request=FollowupAssignSerializer, responses=FollowupSerializer)
     @action(detail=True, methods=["post"], required_capability="followups.work")
     def assign(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         """Hand it to a colleague, or back to the pool with null (`followups.manage`, or
         `followups.view_all` with `followups.work`)."""
         followup = self.get_object()
-        incoming = AssignSerializer(data=request.data)
+        incoming = FollowupAssignSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         followup = services.followup_assign(
             actor=self.membership, followup=followup, assignee=self._member(incoming.validated_data["assignee"])
         )
         return Response(FollowupSerializer(self._fresh(followup), context=self.get_serializer_context()).data)
 
-    @extend_schema(request=CancelSerializer, responses=FollowupSerializer)
+    @extend_schema(request=FollowupCancelSerializer, responses=FollowupSerializer)
     @action(detail=True, methods=["post"], required_capability="followups.manage")
     def cancel(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         followup = self.get_object()
-        incoming = CancelSerializer(data=request.data)
+        incoming = FollowupCancelSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         followup = services.followup_cancel(
             actor=self.membership, followup=followup, note=incoming.validated_data["note"]
         )
         return Response(FollowupSerializer(self._fresh(followup), context=self.get_serializer_context()).data)
 
-    @extend_schema(parameters=[SummaryQuerySerializer], responses=TeamFiguresSerializer)
+    @extend_schema(parameters=[FollowupSummaryQuerySerializer], responses=FollowupTeamFiguresSerializer)
     @action(detail=False, methods=["get"], required_capability="followups.view_all")
     def summary(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Completion rate (done ÷ done, unreachable or expired) between start and end, each person's
         load today, overdue work and figures by reason."""
-        query = SummaryQuerySerializer(data=request.query_params)
+        query = FollowupSummaryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         figures = selectors.followup_team_figures(
             viewer=self.membership, period=Period(query.validated_data["start"], query.validated_data["end"])
         )
-        return Response(TeamFiguresSerializer(figures).data)
+        return Response(FollowupTeamFiguresSerializer(figures).data)
 
-    @extend_schema(methods=["GET"], responses=SettingsSerializer)
-    @extend_schema(methods=["PATCH"], request=SettingsSerializer, responses=SettingsSerializer)
+    @extend_schema(methods=["GET"], responses=FollowupSettingsSerializer)
+    @extend_schema(methods=["PATCH"], request=FollowupSettingsSerializer, responses=FollowupSettingsSerializer)
     @action(
         detail=False,
         methods=["get", "patch"],
@@ -212,7 +212,7 @@ class FollowupViewSet(
     def rules(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The dealership's follow-up rules. PATCH changes some of them (`followups.manage`); unknown
         names are refused."""
-        settings = services.followup_settings()
+        settings = selectors.followup_settings_current()  # reading writes nothing
         if request.method == "PATCH":
             if hasattr(request.data, "keys"):
                 unknown = sorted(set(request.data.keys()) - set(SETTINGS_FIELDS))
@@ -220,7 +220,7 @@ class FollowupViewSet(
                     raise ApplicationError(
                         "Unknown settings.", fields={name: ["Not a follow-up setting."] for name in unknown}
                     )
-            incoming = SettingsSerializer(settings, data=request.data, partial=True)
+            incoming = FollowupSettingsSerializer(settings, data=request.data, partial=True)
             incoming.is_valid(raise_exception=True)
             settings = services.followup_settings_update(actor=self.membership, data=dict(incoming.validated_data))
-        return Response(SettingsSerializer(settings).data)
+        return Response(FollowupSettingsSerializer(settings).data)

@@ -23,12 +23,12 @@ KEY_HELP = (
 )
 
 
-class PersonRefSerializer(serializers.Serializer[Membership]):
+class FollowupPersonSerializer(serializers.Serializer[Membership]):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(source="display_name", read_only=True)
 
 
-class CustomerRefSerializer(serializers.Serializer[Any]):
+class FollowupCustomerSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(read_only=True)
     mobile = serializers.SerializerMethodField(help_text="Masked unless you own the customer (or are an integration).")
@@ -37,14 +37,14 @@ class CustomerRefSerializer(serializers.Serializer[Any]):
         return customer_masked_value(viewer=self.context["membership"], customer=customer, field="mobile")
 
 
-class VehicleRefSerializer(serializers.Serializer[Any]):
+class FollowupVehicleSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField(read_only=True)
     vin = serializers.CharField(read_only=True)
     plate = serializers.CharField(read_only=True)
 
 
-class AttemptSerializer(serializers.ModelSerializer[Attempt]):
-    staff = PersonRefSerializer(read_only=True, allow_null=True)
+class FollowupAttemptSerializer(serializers.ModelSerializer[Attempt]):
+    staff = FollowupPersonSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Attempt
@@ -86,9 +86,9 @@ FOLLOWUP_FIELDS = [
 
 
 class FollowupSerializer(serializers.ModelSerializer[Followup]):
-    customer = CustomerRefSerializer(read_only=True)
-    vehicle = VehicleRefSerializer(read_only=True, allow_null=True)
-    assignee = PersonRefSerializer(read_only=True, allow_null=True)
+    customer = FollowupCustomerSerializer(read_only=True)
+    vehicle = FollowupVehicleSerializer(read_only=True, allow_null=True)
+    assignee = FollowupPersonSerializer(read_only=True, allow_null=True)
     ticket = serializers.IntegerField(source="ticket_id", read_only=True, allow_null=True)
 
     class Meta:
@@ -104,12 +104,12 @@ class FollowupDetailSerializer(FollowupSerializer):
         fields = [*FOLLOWUP_FIELDS, "attempt_log"]
         read_only_fields = fields
 
-    @extend_schema_field(AttemptSerializer(many=True))
+    @extend_schema_field(FollowupAttemptSerializer(many=True))
     def get_attempt_log(self, followup: Followup) -> Any:
-        return AttemptSerializer(followup_attempts(followup=followup), many=True).data
+        return FollowupAttemptSerializer(followup_attempts(followup=followup), many=True).data
 
 
-class OutcomeSerializer(serializers.Serializer[Any]):
+class FollowupOutcomeSerializer(serializers.Serializer[Any]):
     disposition = serializers.ChoiceField(choices=Disposition.choices)
     notes = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
     callback_on = serializers.DateField(
@@ -123,10 +123,10 @@ class OutcomeSerializer(serializers.Serializer[Any]):
     )
 
 
-class OutcomeResultSerializer(serializers.Serializer[Any]):
+class FollowupOutcomeResultSerializer(serializers.Serializer[Any]):
     """The recorded attempt and the follow-up's state after it."""
 
-    attempt = AttemptSerializer()
+    attempt = FollowupAttemptSerializer()
     followup = FollowupSerializer()
 
 
@@ -157,11 +157,11 @@ class FollowupCreateSerializer(serializers.Serializer[Any]):
         return attrs
 
 
-class AssignSerializer(serializers.Serializer[Any]):
+class FollowupAssignSerializer(serializers.Serializer[Any]):
     assignee = serializers.IntegerField(min_value=1, allow_null=True, help_text="Membership id, or null: the pool.")
 
 
-class CancelSerializer(serializers.Serializer[Any]):
+class FollowupCancelSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(max_length=1000, help_text="Why it is cancelled.")
 
 
@@ -170,7 +170,7 @@ SETTINGS_FIELDS = [
 ]
 
 
-class SettingsSerializer(serializers.ModelSerializer[FollowupSettings]):
+class FollowupSettingsSerializer(serializers.ModelSerializer[FollowupSettings]):
     delivery_days = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=365), min_length=0, max_length=6, required=False
     )
@@ -182,12 +182,12 @@ class SettingsSerializer(serializers.ModelSerializer[FollowupSettings]):
         validators: list[Any] = []
 
 
-class SummaryQuerySerializer(DateRangeQuerySerializer):
+class FollowupSummaryQuerySerializer(DateRangeQuerySerializer):
     """?start=&end= of the follow-up figures."""
 
 
-class PersonLoadSerializer(serializers.Serializer[PersonLoad]):
-    member = PersonRefSerializer(allow_null=True, help_text="null: the pool (nobody holds it).")
+class FollowupPersonLoadSerializer(serializers.Serializer[PersonLoad]):
+    member = FollowupPersonSerializer(allow_null=True, help_text="null: the pool (nobody holds it).")
     due_today = serializers.IntegerField()
     overdue = serializers.IntegerField()
     upcoming = serializers.IntegerField()
@@ -198,23 +198,23 @@ class PersonLoadSerializer(serializers.Serializer[PersonLoad]):
     completion_rate = serializers.FloatField(allow_null=True, help_text="done ÷ finished, in percent")
 
 
-class ReasonFiguresSerializer(serializers.Serializer[Any]):
+class FollowupReasonFiguresSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
     active = serializers.IntegerField()
     done = serializers.IntegerField()
     unreachable = serializers.IntegerField()
 
 
-class TeamFiguresSerializer(serializers.Serializer[TeamFigures]):
+class FollowupTeamFiguresSerializer(serializers.Serializer[TeamFigures]):
     start = serializers.DateField(source="period.start")
     end = serializers.DateField(source="period.end")
     on = serializers.DateField(help_text="The day 'due today' and 'overdue' are counted on.")
     totals = serializers.SerializerMethodField()
-    people = PersonLoadSerializer(many=True)
-    by_reason = ReasonFiguresSerializer(many=True)
+    people = FollowupPersonLoadSerializer(many=True)
+    by_reason = FollowupReasonFiguresSerializer(many=True)
 
-    @extend_schema_field(PersonLoadSerializer)
+    @extend_schema_field(FollowupPersonLoadSerializer)
     def get_totals(self, figures: TeamFigures) -> dict[str, Any]:
-        data = dict(PersonLoadSerializer(figures.totals).data)
+        data = dict(FollowupPersonLoadSerializer(figures.totals).data)
         data.pop("member", None)
         return data

@@ -405,3 +405,23 @@ def test_one_key_pushed_by_many_at_once_is_recorded_once(disposition):
         touchpoints = Touchpoint.objects.filter(customer=followup.customer_id).count()
     assert len(attempts) == 1 and touchpoints == 1
     assert Counter(map(str, outcomes)) == {str((attempts[0].pk, True)): 1, str((attempts[0].pk, False)): threads_n - 1}
+
+
+def test_reading_the_rules_writes_nothing(api, db):
+    """A dealership that never saved its rules reads the defaults; nothing is stored until a change."""
+    from crm.tenancy.models import Tenant
+    from crm.tenancy.roles import Role
+    from followups.models import FollowupSettings
+    from tests.factories import MembershipFactory
+
+    tenant = Tenant.objects.create(name="新店", code="fresh-rules")
+    with tenant_context(tenant.pk):
+        manager = MembershipFactory(role=Role.MANAGER)
+    client = api(manager)
+    read = client.get(f"{URL}settings/")
+    assert read.status_code == 200 and read.json()["window_days"] == 5
+    with tenant_context(tenant.pk):
+        assert not FollowupSettings.objects.exists()
+    assert client.patch(f"{URL}settings/", {"window_days": 7}, format="json").json()["window_days"] == 7
+    with tenant_context(tenant.pk):
+        assert FollowupSettings.objects.get().window_days == 7
