@@ -107,7 +107,7 @@ class FollowupViewSet(
     @extend_schema(request=FollowupCreateSerializer, responses={201: FollowupSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Plan a follow-up by hand (`followups.work`). The customer must be one you see; without an
-        assignee it is yours (an integration's goes to the pool)."""
+        assignee a `manual` one is yours, any other reason (and an integration's) goes to the pool."""
         incoming = FollowupCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
