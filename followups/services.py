@@ -386,5 +386,5 @@ def followups_merge(*, survivor: Customer, duplicate: Customer) -> dict[str, int
     cancelled = Followup.objects.filter(customer=duplicate, status__in=ACTIVE_STATUSES).update(
         status=Status.CANCELLED, outcome_notes=_("Customer merged."), completed_at=now, updated_at=now
     )
-    moved = Followup.objects.filter(customer=duplicate).update(customer=survivor)
+    moved = Followup.objects.filter(customer=duplicate).update(customer=survivor, updated_at=now)
     return {"followups_cancelled": cancelled, "followups": moved}

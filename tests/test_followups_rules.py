@@ -462,3 +462,19 @@ def test_settings_are_validated_field_by_field(dealer):
         services.followup_settings_update(actor=dealer.consultant, data={"daily_cap": 10})
     settings = services.followup_settings_update(actor=dealer.manager, data={"delivery_days": [30, 1, 7, 7]})
     assert settings.delivery_days == [1, 7, 30]
+
+
+def test_merging_customers_cancels_the_duplicates_open_follow_ups_and_keeps_the_history(dealer):
+    from customers.records import customer_merge
+
+    survivor, duplicate = customer(dealer), customer(dealer)
+    open_call = services.followup_create(actor=dealer.consultant, customer=duplicate, due_from=date(2026, 5, 1))
+    done_call = services.followup_create(
+        actor=dealer.consultant, customer=duplicate, reason=Reason.SERVICE, due_from=date(2026, 5, 1)
+    )
+    services.followup_log_outcome(actor=dealer.consultant, followup=done_call, disposition=Disposition.SATISFIED)
+    customer_merge(actor=dealer.agent, survivor=survivor, duplicate=duplicate)
+    open_call.refresh_from_db()
+    done_call.refresh_from_db()
+    assert (open_call.status, open_call.customer_id) == (Status.CANCELLED, survivor.pk)
+    assert (done_call.status, done_call.customer_id) == (Status.DONE, survivor.pk)

@@ -266,6 +266,8 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "complaints.models.Status",
         "TicketChannelEnum": "complaints.models.Channel",
         "TouchpointChannelEnum": "customers.models.Touchpoint.Channel",
+        "FollowupChannelEnum": "followups.models.Channel",
+        "FollowupStatusEnum": "followups.models.Status",
     },
 }
 
