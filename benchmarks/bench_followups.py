@@ -543,11 +543,15 @@ def child_schedule(run_date: date) -> dict[str, Any]:
     if STEP not in {s.name for s in nightly_steps()}:
         raise SystemExit(f"The nightly step {STEP} is not registered.")
     totals: dict[str, float] = {}
-    per_tenant: list[tuple[int, float, int]] = []  # (tenant, seconds, created)
+    per_tenant: list[tuple[int, float, int, dict[str, int]]] = []  # (tenant, seconds, created, ms per phase)
     original = followups.scheduling.followups_schedule
+
+    last: dict[str, int] = {}
 
     def counted(**kwargs: Any) -> dict[str, int]:
         result = original(**kwargs)
+        last.clear()
+        last.update({k[3:]: v for k, v in result.items() if k.startswith("ms.")})
         for key, value in result.items():
             totals[key] = totals.get(key, 0) + value
         return result
@@ -578,7 +582,8 @@ def child_schedule(run_date: date) -> dict[str, Any]:
             ran += 1
             if run.status != NightlyRun.Status.SUCCEEDED:
                 failed.append(f"{tenant_id}: {run.status} {run.error[-2000:]}")
-        per_tenant.append((tenant_id, time.perf_counter() - mark, int(totals.get("created", 0) - before)))
+        elapsed, created = time.perf_counter() - mark, int(totals.get("created", 0) - before)
+        per_tenant.append((tenant_id, elapsed, created, dict(last)))
     seconds = time.perf_counter() - started
     peak_rss = seg._rss_mb()
     backend = seg._proc_status(backend_pid) if sampler else {}
@@ -622,7 +627,12 @@ def _run_schedule(label: str, run_date: date, *, jit: bool = True) -> dict[str, 
     counts = report["counts"]
     phases = {k[3:]: v / 1000 for k, v in counts.items() if k.startswith("ms.")}
     phase_text = ", ".join(f"{k} {v:.1f}" for k, v in sorted(phases.items(), key=lambda x: -x[1]))
-    slowest = ", ".join(f"#{t} {s:.2f} s ({n:,} created)" for t, s, n in report["slowest"])
+    slowest = "; ".join(
+        f"#{t} {s:.2f} s, {n:,} created ("
+        + ", ".join(f"{k} {v / 1000:.1f}" for k, v in sorted(ms.items(), key=lambda x: -x[1])[:3])
+        + ")"
+        for t, s, n, ms in report["slowest"]
+    )
     print(
         f"  {label}: {report['seconds']:.1f} s for {report['tenants']} dealerships as {report['role']}; "
         f"created {int(counts.get('created', 0)):,} (held by their owner or the ticket's holder "
