@@ -25,7 +25,8 @@ Rules and their occasions (W = the window in days, "lead" = days ahead):
 - maintenance: per vehicle, the next service is due at the earlier of (last service, or purchase,
   + N months) and the day its estimated mileage reaches the last service's + N km (the rate from
   its own readings over the last two years); due (that day − lead) … (that day + W − 1); one per
-  service cycle;
+  service cycle. A cycle that started more than N months + W days ago cannot be due any more, so
+  only the services (and purchases) since then are read, not the whole history;
 - warranty: the vehicle's warranty end E: due E − lead … E + W − 1;
 - insurance: the latest insurance order of a vehicle (or a customer without a vehicle) on day S
   renews at S + 1 year = E: due E − lead … E + W − 1;
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 
@@ -87,6 +88,8 @@ RULES: dict[Reason, str] = {
         JOIN customers_order o
           ON o.ordered_on BETWEEN %(d)s::date - k.k - %(w)s + 1 AND %(d)s::date - k.k
         WHERE o.kind = 'vehicle_sale' AND o.status = 'completed'
+          -- constant outer bounds, so the planner reads one date range of the index, not the table
+          AND o.ordered_on BETWEEN %(d)s::date - %(delivery_last)s - %(w)s + 1 AND %(d)s::date - %(delivery_first)s
     """,
     Reason.SERVICE: """
         SELECT o.customer_id, o.vehicle_id, 'service', 'service:' || o.id,
@@ -100,16 +103,18 @@ RULES: dict[Reason, str] = {
             SELECT DISTINCT ON (o.vehicle_id) o.vehicle_id, o.ordered_on, o.mileage_km
             FROM customers_order o
             WHERE o.vehicle_id IS NOT NULL AND o.kind IN ('maintenance', 'repair') AND o.status = 'completed'
-              AND o.ordered_on <= %(d)s
+              AND o.ordered_on BETWEEN %(cycle_since)s AND %(d)s
             ORDER BY o.vehicle_id, o.ordered_on DESC, o.id DESC
         ),
         readings AS (
             SELECT r.vehicle_id, r.read_on, r.km FROM customers_mileagereading r
             WHERE r.read_on BETWEEN %(d)s::date - 730 AND %(d)s
+              AND r.vehicle_id IN (SELECT vehicle_id FROM last_service)
             UNION ALL
             SELECT o.vehicle_id, o.ordered_on, o.mileage_km FROM customers_order o
             WHERE o.vehicle_id IS NOT NULL AND o.mileage_km IS NOT NULL AND o.status <> 'reversed'
               AND o.ordered_on BETWEEN %(d)s::date - 730 AND %(d)s
+              AND o.vehicle_id IN (SELECT vehicle_id FROM last_service)
         ),
         rate AS (
             SELECT vehicle_id,
@@ -131,7 +136,12 @@ RULES: dict[Reason, str] = {
             FROM customers_vehicle v
             LEFT JOIN last_service ls ON ls.vehicle_id = v.id
             LEFT JOIN rate rt ON rt.vehicle_id = v.id
-            WHERE COALESCE(ls.ordered_on, v.purchase_date) IS NOT NULL
+            WHERE ls.vehicle_id IS NOT NULL
+               OR (v.purchase_date BETWEEN %(cycle_since)s AND %(d)s
+                   AND NOT EXISTS (
+                       SELECT 1 FROM customers_order o
+                       WHERE o.vehicle_id = v.id AND o.kind IN ('maintenance', 'repair')
+                         AND o.status = 'completed' AND o.ordered_on <= %(d)s))
         )
         SELECT customer_id, vehicle_id, 'maintenance', 'maintenance:' || vehicle_id || ':' || cycle_start,
                due_on - %(lead)s, due_on + %(w)s - 1, %(maintenance_channel)s, NULL, NULL
@@ -291,8 +301,23 @@ RETURNING reason, assignee_id IS NOT NULL
 
 # The pool over the customer-relations agents: numbered (agent, day) slots up to the cap, today
 # first, agents in turn; numbered pool follow-ups (priority first) take the slot of the same number
-# when it falls inside their window.
-SPREAD = """
+# when it falls inside their window. Both sides are written to ANALYZEd temporary tables first: the
+# pool was inserted moments ago, so the table's statistics do not know it, and a join planned on a
+# one-row estimate (a nested loop over the window function) took minutes on the largest dealerships.
+POOL = """
+CREATE TEMP TABLE IF NOT EXISTS followup_pool (id bigint PRIMARY KEY, due_until date NOT NULL, nth bigint NOT NULL);
+CREATE TEMP TABLE IF NOT EXISTS followup_slot (nth bigint PRIMARY KEY, agent bigint NOT NULL, day date NOT NULL);
+TRUNCATE followup_pool, followup_slot;
+"""
+
+POOL_ROWS = """
+INSERT INTO followup_pool (id, due_until, nth)
+SELECT f.id, f.due_until, row_number() OVER (ORDER BY f.priority, f.due_until, f.id)
+FROM followups_followup f
+WHERE f.status IN ('open', 'no_answer') AND f.assignee_id IS NULL AND f.scheduled_on <= %(d)s
+"""
+
+SLOTS = """
 WITH agents AS (
     SELECT m.id FROM tenancy_membership m
     WHERE m.is_active AND NOT m.is_service_account AND m.role = ANY(%(pool_roles)s)
@@ -304,22 +329,18 @@ load AS (
     WHERE f.status IN ('open', 'no_answer') AND f.assignee_id IN (SELECT id FROM agents)
       AND f.scheduled_on <= %(d)s::date + %(horizon)s
     GROUP BY 1, 2
-),
-slots AS (
-    SELECT a.id AS agent, dy.day,
-           row_number() OVER (ORDER BY dy.day, g.i, a.id) AS nth
-    FROM agents a CROSS JOIN days dy
-    LEFT JOIN load l ON l.assignee_id = a.id AND l.day = dy.day
-    CROSS JOIN LATERAL generate_series(1, %(cap)s - COALESCE(l.n, 0)) AS g(i)
-),
-pool AS (
-    SELECT f.id, f.due_until, row_number() OVER (ORDER BY f.priority, f.due_until, f.id) AS nth
-    FROM followups_followup f
-    WHERE f.status IN ('open', 'no_answer') AND f.assignee_id IS NULL AND f.scheduled_on <= %(d)s
 )
+INSERT INTO followup_slot (nth, agent, day)
+SELECT row_number() OVER (ORDER BY dy.day, g.i, a.id), a.id, dy.day
+FROM agents a CROSS JOIN days dy
+LEFT JOIN load l ON l.assignee_id = a.id AND l.day = dy.day
+CROSS JOIN LATERAL generate_series(1, %(cap)s - COALESCE(l.n, 0)) AS g(i)
+"""
+
+SPREAD = """
 UPDATE followups_followup f
 SET assignee_id = s.agent, scheduled_on = GREATEST(f.scheduled_on, s.day), updated_at = now()
-FROM pool p JOIN slots s ON s.nth = p.nth
+FROM followup_pool p JOIN followup_slot s ON s.nth = p.nth
 WHERE f.id = p.id AND s.day <= p.due_until
 """
 
@@ -334,12 +355,16 @@ def _params(settings: FollowupSettings, run_date: date, tenant_id: int) -> dict[
         "day_start": datetime.combine(run_date, clock.min, tzinfo=zone),
         "w": settings.window_days,
         "delivery_days": list(settings.delivery_days or []),
+        "delivery_first": min(settings.delivery_days or [0]),
+        "delivery_last": max(settings.delivery_days or [0]),
         "delivery_channel": settings.delivery_channel,
         "after": settings.service_after_days,
         "service_channel": settings.service_channel,
         "months": settings.maintenance_months,
         "km": settings.maintenance_km,
         "lead": settings.maintenance_lead_days,
+        # the earliest cycle start whose due window can still hold D (due ≤ start + N months)
+        "cycle_since": _months_before(run_date, settings.maintenance_months) - timedelta(days=settings.window_days + 3),
         "maintenance_channel": settings.maintenance_channel,
         "warranty_lead": settings.warranty_lead_days,
         "insurance_lead": settings.insurance_lead_days,
@@ -385,6 +410,8 @@ def followups_schedule(*, run_date: date) -> dict[str, int]:
     counts: dict[str, int] = {}
     laps: dict[str, float] = {}
     with connection.cursor() as cursor:
+        # Planned once per statement, each run once a night: compiling them costs more than it saves.
+        cursor.execute("SET LOCAL jit = off")
         started = time.monotonic()
         cursor.execute(
             "UPDATE followups_followup SET status = 'expired', completed_at = now(), updated_at = now() "
@@ -414,8 +441,14 @@ def followups_schedule(*, run_date: date) -> dict[str, int]:
         laps["insert"] = time.monotonic() - started
         cursor.execute("TRUNCATE followup_candidate")
         started = time.monotonic()
-        cursor.execute(SPREAD, params)
-        counts["spread"] = cursor.rowcount
+        cursor.execute(POOL)
+        cursor.execute(POOL_ROWS, params)
+        counts["spread"] = 0
+        if cursor.rowcount > 0:
+            cursor.execute(SLOTS, params)
+            cursor.execute("ANALYZE followup_pool; ANALYZE followup_slot")
+            cursor.execute(SPREAD, params)
+            counts["spread"] = cursor.rowcount
         laps["spread"] = time.monotonic() - started
     for name in Reason.values:
         counts[name] = sum(1 for r, _held in created if r == name)
