@@ -30,6 +30,7 @@ urlpatterns = [
     path("surveys/", include("surveys.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("followups/", include("followups.urls")),
+    path("dashboards/", include("dashboards.urls")),
     # the public complaint form and status check of a dealership (no sign-in)
     path("c/<slug:code>/", complaint_public.complaint_form, name="complaint_public_form"),
     path("c/<slug:code>/thanks/", complaint_public.complaint_thanks, name="complaint_public_thanks"),

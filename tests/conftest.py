@@ -18,6 +18,7 @@ import dj_database_url
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from crm.tenancy.context import tenant_context
@@ -310,8 +311,14 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             scheduled_on=date(2025, 6, 1),
             assignee=dealer.consultant,
         )
+        from dashboards.aggregates import dashboard_figures_refresh
+        from dashboards.models import CustomerStateDay, RevenueDay
+
+        dashboard_figures_refresh(run_date=timezone.localdate())
         dealer.objects = {
             "customer": customer,
+            "dashboard_state": CustomerStateDay.objects.order_by("pk").first(),
+            "dashboard_revenue": RevenueDay.objects.order_by("pk").first(),
             "followup_settings": followup_settings,
             "followup_done": followup_done,
             "followup_attempt": followup_attempt,

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from complaints.apis import ComplaintMetricsApi, TicketViewSet
 from crm.tenancy.apis import AuditEventViewSet, CredentialViewSet, MeApi, MembershipViewSet
 from customers.apis import CustomerViewSet, OrderViewSet, TouchpointViewSet, VehicleViewSet
+from dashboards.apis import DashboardCustomersApi, DashboardFiguresApi
 from followups.apis import FollowupViewSet
 from loyalty.apis import (
     LedgerViewSet,
@@ -66,6 +67,8 @@ urlpatterns = [
     path("complaints/metrics/", ComplaintMetricsApi.as_view(), name="complaint-metrics"),
     path("surveys/results/", SurveyResultsApi.as_view(), name="survey-results"),
     path("loyalty/summary/", LoyaltySummaryApi.as_view(), name="loyalty-summary"),
+    path("dashboards/figures/", DashboardFiguresApi.as_view(), name="dashboard-figures"),
+    path("dashboards/customers/", DashboardCustomersApi.as_view(), name="dashboard-customers"),
     path("segmentation/distribution/", DistributionApi.as_view(), name="segmentation-distribution"),
     path("segmentation/migration/", MigrationApi.as_view(), name="segmentation-migration"),
     path("segmentation/settings/", SettingsApi.as_view(), name="segmentation-settings"),

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "complaints",
     "surveys",
     "followups",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -164,7 +165,11 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # browser libraries installed from the npm registry by `make assets` (package.json), served by the app
+    ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -1,0 +1,148 @@
+"""The nightly pre-aggregation of the manager dashboard (set-based SQL, one dealership at a time).
+
+`dashboard_figures_refresh(run_date=D)`:
+1. writes the customer base as it stands at the end of D (`CustomerStateDay` rows for D);
+2. the first time a dealership is aggregated, also the last 12 month ends before D, from the value
+   history (tiers and ladder stages as they were), the orders (the service base) and the points
+   ledger, so that the ladder's month-on-month movement is there from the first day; data quality
+   is only known from now on (those rows count no scored records);
+3. rewrites `RevenueDay` for the REVENUE_REFRESH_DAYS days up to D (all days the first time): late
+   DMS imports and reversals of recent orders are picked up; older days keep their figures.
+
+Definitions (one row per owner × tier × stage):
+- customers: live customers (not merged into another record) created by the end of the day; tier and
+  stage are those of the value history period covering the day (customers never scored are
+  prospects without a tier);
+- scored / accurate: customers with a data-quality score / with score 100 (customers/quality.py);
+- vehicles (the service base 基盘): the customers' vehicles bought in the 24 months up to the day or
+  serviced (a completed maintenance or repair order) in that time; vehicles_returned: those of them
+  serviced in the last 12 months: their share is the dependency figure (回厂率);
+- points: outstanding loyalty points (today the members' balances, for past month ends the ledger).
+
+Idempotent: a day's rows are replaced, never added to.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from crm.tenancy.context import require_tenant_id
+from dashboards.models import CustomerStateDay, RevenueDay
+
+REVENUE_REFRESH_DAYS = 400  # a year-on-year comparison's both periods
+BACKFILL_MONTHS = 12
+BASE_DAYS = 730  # the service base: bought or serviced in the last 24 months
+RETURN_DAYS = 365  # came back: serviced in the last 12 months
+
+STATE = """
+WITH state AS (
+    SELECT h.customer_id, h.tier, h.lifecycle_stage FROM segmentation_valuehistory h
+    WHERE h.valid_from <= %(d)s AND (h.valid_to IS NULL OR h.valid_to > %(d)s)
+),
+service AS (
+    SELECT o.vehicle_id, max(o.ordered_on) AS last_on FROM customers_order o
+    WHERE o.vehicle_id IS NOT NULL AND o.kind IN ('maintenance', 'repair') AND o.status = 'completed'
+      AND o.ordered_on BETWEEN %(d)s::date - %(base_days)s AND %(d)s
+    GROUP BY o.vehicle_id
+),
+fleet AS (
+    SELECT v.customer_id, count(*) AS vehicles,
+           count(*) FILTER (WHERE s.last_on > %(d)s::date - %(return_days)s) AS returned
+    FROM customers_vehicle v LEFT JOIN service s ON s.vehicle_id = v.id
+    WHERE s.vehicle_id IS NOT NULL OR v.purchase_date BETWEEN %(d)s::date - %(base_days)s AND %(d)s
+    GROUP BY v.customer_id
+),
+points AS ({points})
+INSERT INTO dashboards_customerstateday (
+    tenant_id, day, owner_id, tier, stage, customers, scored, accurate, vehicles, vehicles_returned, points
+)
+SELECT %(tenant)s, %(d)s, c.owner_id, coalesce(st.tier, ''), coalesce(st.lifecycle_stage, 'prospect'),
+       count(*), {scored}, {accurate},
+       coalesce(sum(fl.vehicles), 0), coalesce(sum(fl.returned), 0), coalesce(sum(p.points), 0)
+FROM customers_customer c
+LEFT JOIN state st ON st.customer_id = c.id
+LEFT JOIN fleet fl ON fl.customer_id = c.id
+LEFT JOIN points p ON p.customer_id = c.id
+WHERE c.merged_into_id IS NULL AND c.created_at < %(day_end)s
+GROUP BY c.owner_id, coalesce(st.tier, ''), coalesce(st.lifecycle_stage, 'prospect')
+"""
+
+POINTS_NOW = "SELECT m.customer_id, m.points_balance AS points FROM loyalty_member m WHERE m.points_balance <> 0"
+POINTS_THEN = """SELECT m.customer_id, sum(e.points) AS points
+                 FROM loyalty_ledgerentry e JOIN loyalty_member m ON m.id = e.member_id
+                 WHERE e.occurred_at < %(day_end)s GROUP BY m.customer_id"""
+
+REVENUE = """
+INSERT INTO dashboards_revenueday (tenant_id, day, owner_id, staff_id, kind, orders, amount)
+SELECT %(tenant)s, o.ordered_on, c.owner_id, o.staff_id, o.kind, count(*), coalesce(sum(o.amount), 0)
+FROM customers_order o JOIN customers_customer c ON c.id = o.customer_id
+WHERE o.status <> 'reversed' AND o.ordered_on BETWEEN %(since)s AND %(d)s
+GROUP BY o.ordered_on, c.owner_id, o.staff_id, o.kind
+"""
+
+
+def month_ends_before(day: date, months: int) -> list[date]:
+    """The last days of the `months` months before `day`'s month, oldest first."""
+    ends: list[date] = []
+    year, month = day.year, day.month
+    for _ in range(months):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        ends.append(date(year, month, calendar.monthrange(year, month)[1]))
+    return sorted(ends)
+
+
+def _state(cursor: Any, params: dict[str, Any], *, now: bool) -> int:
+    cursor.execute("DELETE FROM dashboards_customerstateday WHERE day = %(d)s", params)
+    sql = STATE.format(
+        points=POINTS_NOW if now else POINTS_THEN,
+        scored="count(c.quality_score)" if now else "0",
+        accurate="count(*) FILTER (WHERE c.quality_score = 100)" if now else "0",
+    )
+    cursor.execute(sql, params)
+    return cursor.rowcount
+
+
+@transaction.atomic
+def dashboard_figures_refresh(*, run_date: date) -> dict[str, Any]:
+    """Aggregate the current dealership's figures for `run_date` (see the module's docstring)."""
+    tenant_id = require_tenant_id()
+    zone = timezone.get_current_timezone()
+    laps: dict[str, float] = {}
+    rows = 0
+    first_time = not CustomerStateDay.objects.exists()
+
+    def params_for(day: date) -> dict[str, Any]:
+        return {
+            "tenant": tenant_id,
+            "d": day,
+            "day_end": datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone),
+            "base_days": BASE_DAYS,
+            "return_days": RETURN_DAYS,
+        }
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        started = time.monotonic()
+        rows += _state(cursor, params_for(run_date), now=True)
+        laps["state"] = time.monotonic() - started
+        if first_time:
+            started = time.monotonic()
+            for day in month_ends_before(run_date, BACKFILL_MONTHS):
+                rows += _state(cursor, params_for(day), now=False)
+            laps["backfill"] = time.monotonic() - started
+        started = time.monotonic()
+        since = date(1900, 1, 1) if not RevenueDay.objects.exists() else run_date - timedelta(days=REVENUE_REFRESH_DAYS)
+        params = params_for(run_date) | {"since": since}
+        cursor.execute("DELETE FROM dashboards_revenueday WHERE day >= %(since)s", params)
+        cursor.execute(REVENUE, params)
+        rows += cursor.rowcount
+        laps["revenue"] = time.monotonic() - started
+    return {"rows": rows, **{f"ms.{name}": round(value * 1000) for name, value in laps.items()}}
