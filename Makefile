@@ -17,7 +17,7 @@ ifeq ($(strip $(DATABASE_URL)),)
 endif
 export CRM_PGPORT := $(PGPORT)
 
-.PHONY: help demo test lint format worker beat bench db db-stop migrate messages browser demo-reset serve clean
+.PHONY: help demo test lint format worker beat bench db db-stop migrate messages browser assets demo-reset serve clean
 
 help:
 	@echo "make demo    - install, migrate, seed two demo dealerships, serve http://127.0.0.1:8000"
@@ -58,7 +58,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	  else echo "Run: sudo apt-get install chromium fonts-wqy-microhei" >&2; exit 1; fi; fi
 
-demo: migrate messages
+# Browser libraries (Chart.js) from the npm registry, pinned by package-lock.json; the app serves
+# them from node_modules/ (STATICFILES_DIRS), nothing is loaded from a CDN.
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq npm >/dev/null); } || { echo "Install Node.js and npm to fetch the browser libraries." >&2; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+assets: node_modules/.package-lock.json
+
+demo: migrate messages assets
 	$(PY) manage.py seed_demo
 	@echo ""
 	@echo "Serving http://127.0.0.1:8000  (stop with Ctrl-C; 'make db-stop' stops the local database)"
@@ -69,12 +78,12 @@ demo-reset: db
 	psql "$$DATABASE_OWNER_URL" -v ON_ERROR_STOP=1 -q -c "DROP SCHEMA public CASCADE" -c "CREATE SCHEMA public"
 	$(MAKE) demo
 
-serve: migrate messages
+serve: migrate messages assets
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 # The tenant-isolation suite walks every route as every attacker: the longest part of the run by far,
 # so with no PYTEST_ARGS it runs after the rest, split over two processes (each has its own test DB).
-test: db messages browser
+test: db messages browser assets
 	@set -o pipefail; export REDIS_URL_FOR_TESTS="$${REDIS_URL:-$$(scripts/devredis.sh url)}" \
 	  DATABASE_SUPERUSER_URL="$(DATABASE_SUPERUSER_URL)"; \
 	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); \
@@ -103,4 +112,4 @@ bench: db
 
 clean: db-stop
 	@scripts/devredis.sh stop
-	rm -rf .pgdata .redisdata staticfiles .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pgdata .redisdata staticfiles node_modules .pytest_cache .mypy_cache .ruff_cache
