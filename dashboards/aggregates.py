@@ -10,8 +10,9 @@
    DMS imports and reversals of recent orders are picked up; older days keep their figures.
 
 Definitions (one row per owner × tier × stage):
-- customers: live customers (not merged into another record) created by the end of the day; tier and
-  stage are those of the value history period covering the day (customers never scored are
+- customers: live customers (not merged into another record) created by the end of the day or
+  with a value history period covering it (records imported later with their history count from
+  their first scored day); tier and stage are those of that period (customers never scored are
   prospects without a tier);
 - scored / accurate: customers with a data-quality score / with score 100 (customers/quality.py);
 - vehicles (the service base 基盘): the customers' vehicles bought in the 24 months up to the day or
@@ -69,7 +70,7 @@ FROM customers_customer c
 LEFT JOIN state st ON st.customer_id = c.id
 LEFT JOIN fleet fl ON fl.customer_id = c.id
 LEFT JOIN points p ON p.customer_id = c.id
-WHERE c.merged_into_id IS NULL AND c.created_at < %(day_end)s
+WHERE c.merged_into_id IS NULL AND (c.created_at < %(day_end)s OR st.customer_id IS NOT NULL)
 GROUP BY c.owner_id, coalesce(st.tier, ''), coalesce(st.lifecycle_stage, 'prospect')
 """
 

@@ -65,7 +65,6 @@ class DashboardFiguresApi(TenantAPIMixin, APIView):
         figures = figures_for(form, self.membership)
         for h in figures["headline"]:
             h["label"] = presenters.headline_label(h["key"])
-        figures["point_value"] = selectors.point_value()
         return Response(figures)
 
 

@@ -366,7 +366,13 @@ def dashboard_figures(
         "surveys": {"now": surveys, "before": surveys_before},
         "complaints": {"now": complaints, "before": complaints_before},
         "followups": {"now": followups, "before": followups_before},
-        "points": {"now": base["points"], "before": base_before["points"]},
+        "points": {
+            "now": base["points"],
+            "before": base_before["points"],
+            "point_value": point_value(),
+            "liability": (Decimal(base["points"]) * point_value()).quantize(Decimal("0.01")),
+            "liability_before": (Decimal(base_before["points"]) * point_value()).quantize(Decimal("0.01")),
+        },
     }
 
 

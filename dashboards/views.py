@@ -82,7 +82,6 @@ def home(request: HttpRequest) -> HttpResponse:
                 for h in figures["headline"]
             ],
             points_link=presenters.drill_url(query, "points"),
-            point_value=selectors.point_value(),
             query=query,
         )
     status = 200 if form.is_valid() else 400

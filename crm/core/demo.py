@@ -627,6 +627,18 @@ def _seed_followups(rng: random.Random, today: date, by_role: dict[str, list[Mem
             )
 
 
+def _seed_dashboards(today: date) -> None:
+    """Tonight's data quality and manager-dashboard counts (the nightly steps customers.data_quality
+    and dashboards.figures): the dashboard's first count also covers the last 12 month ends, so its
+    trends and the ladder's month-on-month movement have content."""
+    from customers.quality import customer_quality_refresh, dealership_quality_snapshot
+    from dashboards.aggregates import dashboard_figures_refresh
+
+    customer_quality_refresh()
+    dealership_quality_snapshot(on=today)
+    dashboard_figures_refresh(run_date=today)
+
+
 def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress: Callable[[str], None]) -> DemoResult:
     result = DemoResult()
     user_model = get_user_model()
@@ -643,6 +655,7 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
             _seed_surveys(rng, today)
             _seed_loyalty(rng, today, by_role)
             _seed_followups(rng, today, by_role)
+            _seed_dashboards(today)
             admin = by_role[Role.TENANT_ADMIN][0]
             _credential, raw_key = credential_create(
                 actor=admin,
