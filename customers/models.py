@@ -235,6 +235,13 @@ class Order(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "customer", "ordered_on"], name="order_tenant_customer_date"),
             models.Index(fields=["tenant", "ordered_on"], name="order_tenant_date"),
+            # a vehicle's odometer history from its orders, read index-only (follow-ups' mileage rate)
+            models.Index(
+                fields=["tenant", "vehicle", "ordered_on"],
+                include=["mileage_km"],
+                condition=models.Q(vehicle__isnull=False, mileage_km__isnull=False) & ~models.Q(status="reversed"),
+                name="order_vehicle_mileage",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -317,7 +324,10 @@ class MileageReading(TenantOwnedModel):
     class Meta:
         verbose_name = _("mileage reading")
         verbose_name_plural = _("mileage readings")
-        indexes = [models.Index(fields=["tenant", "vehicle", "read_on"], name="mileage_vehicle_date")]
+        # km included: the follow-up scheduler reads a vehicle's readings index-only
+        indexes = [
+            models.Index(fields=["tenant", "vehicle", "read_on"], include=["km"], name="mileage_vehicle_date_km")
+        ]
 
 
 class VehicleOwnership(TenantOwnedModel):
