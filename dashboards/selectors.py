@@ -268,7 +268,7 @@ def ladder_months(on: date, filters: DashboardFilters, months: int = LADDER_MONT
     rows = CustomerStateDay.objects.filter(day__in=wanted)
     if filters.consultant is not None:
         rows = rows.filter(owner=filters.consultant)
-    counts: dict[tuple[date, str], int] = {}
+    counts: dict[tuple[date | None, str], int] = {}
     for row in rows.values("day", "stage").annotate(n=Sum("customers")):
         counts[(row["day"], row["stage"])] = row["n"]
     stages = [str(s) for s in LADDER + OFF_LADDER]
