@@ -52,9 +52,11 @@ class CustomerFilterForm(forms.Form):
     )
     consent = forms.ChoiceField(required=False, choices=CONSENT_CHOICES, label=_("Consent"))
     last_visit_from = forms.DateField(
-        required=False, label=_("Last visit from"), widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("Last visit from"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
-    last_visit_to = forms.DateField(required=False, label=_("to"), widget=forms.DateInput(attrs={"type": "date"}))
+    last_visit_to = forms.DateField(
+        required=False, label=_("to"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label=_("Sort"))
 
     def __init__(self, *args: Any, viewer: Membership, **kwargs: Any) -> None:
@@ -128,7 +130,7 @@ class CustomerForm(forms.ModelForm):  # type: ignore[type-arg]
             "churn_reason",
             "external_id",
         ]
-        widgets = {"birthday": forms.DateInput(attrs={"type": "date"})}
+        widgets = {"birthday": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
     def __init__(self, *args: Any, viewer: Membership, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -165,17 +167,17 @@ class VehicleForm(forms.Form):
     model_year = forms.IntegerField(label=_("Model year"), required=False, min_value=1990, max_value=2100)
     colour = forms.CharField(label=_("Colour"), max_length=30, required=False)
     purchase_date = forms.DateField(
-        label=_("Purchase date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Purchase date"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     warranty_end = forms.DateField(
-        label=_("Warranty end"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Warranty end"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     mileage_km = forms.IntegerField(label=_("Mileage (km)"), required=False, min_value=0, max_value=3_000_000)
 
 
 class MileageForm(forms.Form):
     km = forms.IntegerField(label=_("Mileage (km)"), min_value=0, max_value=3_000_000)
-    read_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    read_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
 
 class TouchpointForm(forms.Form):

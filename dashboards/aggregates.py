@@ -6,8 +6,11 @@
    history (tiers and ladder stages as they were), the orders (the service base) and the points
    ledger, so that the ladder's month-on-month movement is there from the first day; data quality
    is only known from now on (those rows count no scored records);
-3. rewrites `RevenueDay` for the REVENUE_REFRESH_DAYS days up to D (all days the first time): late
-   DMS imports and reversals of recent orders are picked up; older days keep their figures.
+3. rewrites `RevenueDay` for the REVENUE_REFRESH_DAYS days up to D (all days up to D the first
+   time): late DMS imports and reversals of recent orders are picked up; older days, and days after
+   D (when an earlier night is run again), keep their figures.
+
+A day ends at midnight in the dealership's own time zone.
 
 Definitions (one row per owner × tier × stage):
 - customers: live customers (not merged into another record) created by the end of the day or
@@ -31,9 +34,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from crm.tenancy.context import require_tenant_id
+from crm.tenancy.models import Tenant
 from dashboards.models import CustomerStateDay, RevenueDay
 
 REVENUE_REFRESH_DAYS = 400  # a year-on-year comparison's both periods
@@ -115,7 +118,7 @@ def _state(cursor: Any, params: dict[str, Any], *, now: bool) -> int:
 def dashboard_figures_refresh(*, run_date: date) -> dict[str, Any]:
     """Aggregate the current dealership's figures for `run_date` (see the module's docstring)."""
     tenant_id = require_tenant_id()
-    zone = timezone.get_current_timezone()
+    zone = Tenant.objects.get(pk=tenant_id).zone  # a day ends at midnight where the dealership is
     laps: dict[str, float] = {}
     rows = 0
     first_time = not CustomerStateDay.objects.exists()
@@ -142,7 +145,7 @@ def dashboard_figures_refresh(*, run_date: date) -> dict[str, Any]:
         started = time.monotonic()
         since = date(1900, 1, 1) if not RevenueDay.objects.exists() else run_date - timedelta(days=REVENUE_REFRESH_DAYS)
         params = params_for(run_date) | {"since": since}
-        cursor.execute("DELETE FROM dashboards_revenueday WHERE day >= %(since)s", params)
+        cursor.execute("DELETE FROM dashboards_revenueday WHERE day BETWEEN %(since)s AND %(d)s", params)
         cursor.execute(REVENUE, params)
         rows += cursor.rowcount
         laps["revenue"] = time.monotonic() - started

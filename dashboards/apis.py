@@ -109,8 +109,6 @@ class DashboardCustomersApi(TenantAPIMixin, APIView):
             period=Period(cleaned["start"], cleaned["end"]),
             zone=self.membership.tenant.zone,
         )
-        if not customers.query.order_by:
-            customers = customers.order_by("pk")
         paginator = DefaultPagination()
         page = paginator.paginate_queryset(customers, request, view=self) or []
         rows = [

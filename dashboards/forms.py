@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -13,6 +14,7 @@ from crm.tenancy.roles import Role
 CONSULTANT_ROLES = [Role.SALES_CONSULTANT]
 ADVISOR_ROLES = [Role.SERVICE_ADVISOR]
 LONGEST_DAYS = 3 * 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 def staff_choices(roles: list[Any]) -> Any:
@@ -29,9 +31,11 @@ class DashboardForm(DateRangeForm):
     """The period, its comparison (the same number of days just before, unless given) and filters."""
 
     compare_start = forms.DateField(
-        label=_("Compare from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Compare from"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
-    compare_end = forms.DateField(label=_("Compare to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    compare_end = forms.DateField(
+        label=_("Compare to"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     consultant = StaffChoiceField(queryset=Membership.objects.none(), required=False, label=_("Sales consultant"))
     advisor = StaffChoiceField(queryset=Membership.objects.none(), required=False, label=_("Service advisor"))
 
@@ -47,6 +51,11 @@ class DashboardForm(DateRangeForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for name in ("start", "end", "compare_start", "compare_end"):
+            day = cleaned.get(name)
+            if day and not (EARLIEST <= day <= LATEST):
+                self.add_error(name, _("Choose a date between 2000 and 2099."))
+                cleaned.pop(name, None)
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and (end - start).days >= LONGEST_DAYS:
             self.add_error("start", _("Choose at most three years."))

@@ -22,16 +22,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Max, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.period import Period
 from crm.tenancy.models import Membership
-from customers.models import Customer, LifecycleStage, Order
-from dashboards.aggregates import month_ends_before
+from customers.models import Customer, LifecycleStage, Order, Vehicle
+from dashboards.aggregates import BASE_DAYS, RETURN_DAYS, month_ends_before
 from dashboards.models import CustomerStateDay, RevenueDay
+from followups.models import Followup
 from loyalty.models import Member
 from segmentation.models import TIER_ORDER, CustomerValue, Tier
+from surveys.models import Response
 
 LADDER = [
     LifecycleStage.PROSPECT,
@@ -406,18 +408,15 @@ def drill_customers(
     elif figure == "stage":
         customers = customers.filter(lifecycle_stage=value)
     elif figure == "not_returned":
-        since = period.end - timedelta(days=730)
-        came = Order.objects.filter(
-            kind__in=["maintenance", "repair"],
-            status="completed",
-            ordered_on__gt=period.end - timedelta(days=365),
-            ordered_on__lte=period.end,
+        # the dependency figure's base (bought or serviced in 24 months) less what came back in 12
+        service = Order.objects.filter(
+            vehicle__isnull=False, kind__in=["maintenance", "repair"], status="completed", ordered_on__lte=period.end
         )
-        customers = (
-            customers.filter(vehicles__purchase_date__gte=since)
-            .exclude(vehicles__id__in=came.values("vehicle_id"))
-            .distinct()
-        )
+        base = Vehicle.objects.filter(
+            Q(purchase_date__gte=period.end - timedelta(days=BASE_DAYS), purchase_date__lte=period.end)
+            | Q(pk__in=service.filter(ordered_on__gte=period.end - timedelta(days=BASE_DAYS)).values("vehicle_id"))
+        ).exclude(pk__in=service.filter(ordered_on__gt=period.end - timedelta(days=RETURN_DAYS)).values("vehicle_id"))
+        customers = customers.filter(pk__in=base.values("customer_id"))
     elif figure == "spenders":
         orders = Order.objects.exclude(status="reversed").filter(
             ordered_on__gte=period.start, ordered_on__lte=period.end
@@ -435,19 +434,21 @@ def drill_customers(
     elif figure == "inaccurate":
         customers = customers.filter(quality_score__lt=100)
     elif figure == "detractors":
-        customers = customers.filter(
-            survey_responses__submitted_at__gte=start,
-            survey_responses__submitted_at__lt=end,
-            survey_responses__nps__lte=6,
-        ).distinct()
+        responses = Response.objects.filter(submitted_at__gte=start, submitted_at__lt=end, nps__lte=6)
+        if filters.advisor is not None:
+            responses = responses.filter(staff=filters.advisor)
+        customers = customers.filter(pk__in=responses.values("customer_id"))
     elif figure == "complaints":
         customers = customers.filter(tickets__opened_at__gte=start, tickets__opened_at__lt=end).distinct()
     elif figure == "followups_missed":
-        customers = customers.filter(
-            followups__status__in=["unreachable", "expired"],
-            followups__due_until__gte=period.start,
-            followups__due_until__lte=period.end,
-        ).distinct()
+        # as the completion figure counts them: unreachable when marked, expired the day after its last day
+        missed = Followup.objects.filter(
+            Q(status="unreachable", completed_at__gte=start, completed_at__lt=end)
+            | Q(status="expired", due_until__gte=period.start - timedelta(days=1), due_until__lt=period.end)
+        )
+        if filters.advisor is not None:
+            missed = missed.filter(assignee=filters.advisor)
+        customers = customers.filter(pk__in=missed.values("customer_id"))
     elif figure == "points":
         members = Member.objects.filter(points_balance__gt=0)
         customers = (
@@ -455,6 +456,8 @@ def drill_customers(
             .annotate(points=Subquery(members.filter(customer_id=OuterRef("pk")).values("points_balance")[:1]))
             .order_by("-points", "pk")
         )
+    if not customers.query.order_by:
+        customers = customers.order_by("pk")  # stable pages
     return customers
 
 

@@ -40,7 +40,7 @@ class MemberChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
 
 
 def _date_input() -> forms.DateInput:
-    return forms.DateInput(attrs={"type": "date"})
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class OutcomeForm(forms.Form):

@@ -24,8 +24,12 @@ class MemberFilterForm(forms.Form):
 
 class LedgerFilterForm(forms.Form):
     kind = forms.ChoiceField(choices=[("", _("All kinds")), *LedgerEntry.Kind.choices], required=False)
-    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -119,7 +123,7 @@ class ProgrammeForm(forms.ModelForm):  # type: ignore[type-arg]
             "care_send_hour",
             "channels",
         ]
-        widgets = {"starts_on": forms.DateInput(attrs={"type": "date"})}
+        widgets = {"starts_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
 
 class LevelEditForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -110,8 +110,8 @@ class ValueFilterForm(forms.Form):
 
 
 class MigrationForm(forms.Form):
-    from_date = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    to_date = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    from_date = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    to_date = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

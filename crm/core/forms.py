@@ -29,8 +29,8 @@ def form_errors_from(form: BaseForm, error: ValidationError | ApplicationError) 
 class DateRangeForm(forms.Form):
     """From and to dates (both included), the end not before the start: report pages' period."""
 
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -149,7 +149,10 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
     ),
     "audit.view": (_("Read the audit log"), frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
     "settings.manage": (_("Change dealership settings"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
-    "dashboards.view": (_("See manager dashboards"), frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR})),
+    "dashboards.view": (
+        _("See manager dashboards"),
+        frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.AUDITOR, Role.INTEGRATION}),
+    ),
     "nightly.run": (
         _("Start nightly recomputation by hand and see its runs"),
         frozenset({Role.MANAGER, Role.TENANT_ADMIN}),
