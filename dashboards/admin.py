@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from crm.tenancy.admin import ReadOnlyTenantAdmin
-from dashboards.models import CustomerStateDay, RevenueDay
+from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 
 
 @admin.register(CustomerStateDay)
@@ -18,3 +18,10 @@ class RevenueDayAdmin(ReadOnlyTenantAdmin):
     list_display = ["day", "owner", "staff", "kind", "orders", "amount"]
     list_filter = ["day", "kind"]
     readonly_fields = [f.name for f in RevenueDay._meta.fields]
+
+
+@admin.register(RevenueDayTotal)
+class RevenueDayTotalAdmin(ReadOnlyTenantAdmin):
+    list_display = ["day", "kind", "orders", "amount"]
+    list_filter = ["day", "kind"]
+    readonly_fields = [f.name for f in RevenueDayTotal._meta.fields]

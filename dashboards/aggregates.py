@@ -90,6 +90,14 @@ WHERE o.status <> 'reversed' AND o.ordered_on BETWEEN %(since)s AND %(d)s
 GROUP BY o.ordered_on, c.owner_id, o.staff_id, o.kind
 """
 
+REVENUE_TOTAL = """
+INSERT INTO dashboards_revenuedaytotal (tenant_id, day, kind, orders, amount)
+SELECT %(tenant)s, r.day, r.kind, sum(r.orders), sum(r.amount)
+FROM dashboards_revenueday r
+WHERE r.day BETWEEN %(since)s AND %(d)s
+GROUP BY r.day, r.kind
+"""
+
 
 def month_ends_before(day: date, months: int) -> list[date]:
     """The last days of the `months` months before `day`'s month, oldest first."""
@@ -147,6 +155,9 @@ def dashboard_figures_refresh(*, run_date: date) -> dict[str, Any]:
         params = params_for(run_date) | {"since": since}
         cursor.execute("DELETE FROM dashboards_revenueday WHERE day BETWEEN %(since)s AND %(d)s", params)
         cursor.execute(REVENUE, params)
+        rows += cursor.rowcount
+        cursor.execute("DELETE FROM dashboards_revenuedaytotal WHERE day BETWEEN %(since)s AND %(d)s", params)
+        cursor.execute(REVENUE_TOTAL, params)
         rows += cursor.rowcount
         laps["revenue"] = time.monotonic() - started
     return {"rows": rows, **{f"ms.{name}": round(value * 1000) for name, value in laps.items()}}

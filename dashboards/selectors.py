@@ -29,7 +29,7 @@ from crm.core.period import Period
 from crm.tenancy.models import Membership
 from customers.models import Customer, LifecycleStage, Order, Vehicle
 from dashboards.aggregates import BASE_DAYS, RETURN_DAYS, month_ends_before
-from dashboards.models import CustomerStateDay, RevenueDay
+from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 from followups.models import Followup
 from loyalty.models import Member
 from segmentation.models import TIER_ORDER, CustomerValue, Tier
@@ -137,7 +137,10 @@ def base_figures(on: date, filters: DashboardFilters) -> dict[str, Any]:
 
 
 def revenue_figures(period: Period, filters: DashboardFilters) -> dict[str, Any]:
-    rows = RevenueDay.objects.filter(day__gte=period.start, day__lte=period.end)
+    # unfiltered: the day totals (6 rows a day); filtered: the rows per owner and handler
+    filtered = filters.consultant is not None or filters.advisor is not None
+    model = RevenueDay if filtered else RevenueDayTotal
+    rows = model.objects.filter(day__gte=period.start, day__lte=period.end)  # type: ignore[attr-defined]
     if filters.consultant is not None:
         rows = rows.filter(owner=filters.consultant)
     if filters.advisor is not None:
@@ -166,6 +169,7 @@ def _customer_filter(alias: str, filters: DashboardFilters) -> tuple[str, dict[s
 def survey_figures(period: Period, zone: Any, filters: DashboardFilters) -> dict[str, Any]:
     start, end = period.bounds(zone)
     where, params = _customer_filter("c", filters)
+    join = "JOIN customers_customer c ON c.id = r.customer_id" if where else ""  # only to filter by owner
     if filters.advisor is not None:
         where += " AND r.staff_id = %(advisor)s"
         params["advisor"] = filters.advisor.pk
@@ -173,7 +177,7 @@ def survey_figures(period: Period, zone: Any, filters: DashboardFilters) -> dict
         cursor.execute(
             f"""SELECT count(*), count(r.overall), count(*) FILTER (WHERE r.overall >= 4),
                        count(r.nps), count(*) FILTER (WHERE r.nps >= 9), count(*) FILTER (WHERE r.nps <= 6)
-                  FROM surveys_response r JOIN customers_customer c ON c.id = r.customer_id
+                  FROM surveys_response r {join}
                  WHERE r.submitted_at >= %(start)s AND r.submitted_at < %(end)s{where}""",
             {"start": start, "end": end, **params},
         )

@@ -312,13 +312,14 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             assignee=dealer.consultant,
         )
         from dashboards.aggregates import dashboard_figures_refresh
-        from dashboards.models import CustomerStateDay, RevenueDay
+        from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 
         dashboard_figures_refresh(run_date=timezone.localdate())
         dealer.objects = {
             "customer": customer,
             "dashboard_state": CustomerStateDay.objects.order_by("pk").first(),
             "dashboard_revenue": RevenueDay.objects.order_by("pk").first(),
+            "dashboard_revenue_total": RevenueDayTotal.objects.order_by("pk").first(),
             "followup_settings": followup_settings,
             "followup_done": followup_done,
             "followup_attempt": followup_attempt,
