@@ -37,7 +37,7 @@ from django.db import connection, transaction
 
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import Tenant
-from dashboards.models import CustomerStateDay, RevenueDay
+from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 
 REVENUE_REFRESH_DAYS = 400  # a year-on-year comparison's both periods
 BACKFILL_MONTHS = 12
@@ -156,8 +156,10 @@ def dashboard_figures_refresh(*, run_date: date) -> dict[str, Any]:
         cursor.execute("DELETE FROM dashboards_revenueday WHERE day BETWEEN %(since)s AND %(d)s", params)
         cursor.execute(REVENUE, params)
         rows += cursor.rowcount
-        cursor.execute("DELETE FROM dashboards_revenuedaytotal WHERE day BETWEEN %(since)s AND %(d)s", params)
-        cursor.execute(REVENUE_TOTAL, params)
+        # the totals follow the rows they sum; all days the first time (also after an upgrade)
+        totals = params | {"since": since if RevenueDayTotal.objects.exists() else date(1900, 1, 1)}
+        cursor.execute("DELETE FROM dashboards_revenuedaytotal WHERE day BETWEEN %(since)s AND %(d)s", totals)
+        cursor.execute(REVENUE_TOTAL, totals)
         rows += cursor.rowcount
         laps["revenue"] = time.monotonic() - started
     return {"rows": rows, **{f"ms.{name}": round(value * 1000) for name, value in laps.items()}}
