@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -100,7 +101,7 @@ class DashboardCustomersApi(TenantAPIMixin, APIView):
         cleaned = form.cleaned_data
         if not selectors.drill_value_valid(cleaned["figure"], cleaned["value"]):
             field = "value" if cleaned["figure"] in selectors.DRILLS else "figure"
-            raise ValidationError({field: ["Unknown figure or value."]})
+            raise ValidationError({field: [_("Unknown figure or value.")]})
         customers = selectors.drill_customers(
             viewer=self.membership,
             figure=cleaned["figure"],

@@ -7,6 +7,7 @@ from typing import Any, cast
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.core.paging import page_of
 from crm.core.period import Period
@@ -95,7 +96,7 @@ def drill(request: HttpRequest) -> HttpResponse:
     form = DrillForm(request.GET)
     if not form.is_valid() or not selectors.drill_value_valid(form.cleaned_data["figure"], form.cleaned_data["value"]):
         if form.is_valid():
-            form.add_error("value", "Unknown figure or value.")
+            form.add_error("value", _("Unknown figure or value."))
         return render(request, "dashboards/drill.html", {"form": form}, status=400)
     cleaned = form.cleaned_data
     customers = selectors.drill_customers(
