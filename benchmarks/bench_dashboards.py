@@ -77,7 +77,6 @@ p95. Nothing else is asserted about time (shared, noisy machines).
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import os
 import statistics
@@ -98,6 +97,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_followups as fu  # modules beside this one
 import bench_segmentation as seg
 
+from crm.core.period import month_ends_before  # the dashboard's backfill days
+
 BENCH_DB = "crm_bench_dashboards"
 # bench_segmentation's helpers (_env, _setup_database, _drop_database, _engine's child) read the
 # database name from its module global when called (bench_followups sets it to its own on import).
@@ -116,18 +117,6 @@ CUSTOMERS_PER_RESPONSE, CUSTOMERS_PER_TICKET = 20, 200
 
 def _since(day: date) -> date:
     return day - timedelta(days=seg.HISTORY_DAYS + 2)
-
-
-def month_ends_before(day: date, months: int) -> list[date]:
-    """The last days of the `months` months before `day`'s month, oldest first (as the dashboard's backfill)."""
-    ends: list[date] = []
-    year, month = day.year, day.month
-    for _ in range(months):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        ends.append(date(year, month, calendar.monthrange(year, month)[1]))
-    return sorted(ends)
 
 
 # ---------------------------------------------------------------------------------------------

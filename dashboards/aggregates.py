@@ -28,13 +28,13 @@ Idempotent: a day's rows are replaced, never added to.
 
 from __future__ import annotations
 
-import calendar
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
 
+from crm.core.period import month_ends_before
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import Tenant
 from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
@@ -97,18 +97,6 @@ FROM dashboards_revenueday r
 WHERE r.day BETWEEN %(since)s AND %(d)s
 GROUP BY r.day, r.kind
 """
-
-
-def month_ends_before(day: date, months: int) -> list[date]:
-    """The last days of the `months` months before `day`'s month, oldest first."""
-    ends: list[date] = []
-    year, month = day.year, day.month
-    for _ in range(months):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        ends.append(date(year, month, calendar.monthrange(year, month)[1]))
-    return sorted(ends)
 
 
 def _state(cursor: Any, params: dict[str, Any], *, now: bool) -> int:

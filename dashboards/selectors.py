@@ -25,10 +25,10 @@ from django.db import connection
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
 
-from crm.core.period import Period
+from crm.core.period import Period, month_ends_before
 from crm.tenancy.models import Membership
 from customers.models import Customer, LifecycleStage, Order, Vehicle
-from dashboards.aggregates import BASE_DAYS, RETURN_DAYS, month_ends_before
+from dashboards.aggregates import BASE_DAYS, RETURN_DAYS
 from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 from followups.models import Followup
 from loyalty.models import Member
