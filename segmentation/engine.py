@@ -121,7 +121,9 @@ def run_progress(tenant_id: int) -> dict[str, Any] | None:
 # --- The run ---------------------------------------------------------------------------------------
 #
 # Temporary tables of a run (emptied at its start):
-#   seg_affected  customers to re-aggregate (orders or customer fields changed, window slid)
+#   seg_affected  customers to re-aggregate (orders or customer fields changed)
+#   seg_slide     the others whose orders entered or left the window, with the change to their
+#                 frequency and spend
 #   seg_rescore   customers to score again (affected, signals changed, a day limit crossed, a value
 #                 between an old and a new score boundary)
 #   seg_before    the rescored customers' previous state, for the distribution's delta
@@ -186,12 +188,13 @@ def _fingerprint(settings: SegmentationSettings) -> str:
     )
 
 
-TEMP_TABLES = ("seg_affected", "seg_rescore", "seg_before", "seg_new", "seg_changed", "seg_signal")
+TEMP_TABLES = ("seg_affected", "seg_slide", "seg_rescore", "seg_before", "seg_new", "seg_changed", "seg_signal")
 
 
 def _temp_tables() -> None:
     for name, columns in (
         ("seg_affected", "customer_id bigint PRIMARY KEY"),
+        ("seg_slide", "customer_id bigint PRIMARY KEY, orders bigint, spend numeric"),
         ("seg_rescore", "customer_id bigint PRIMARY KEY"),
         (
             "seg_before",
@@ -252,16 +255,22 @@ def _collect_affected(
            INSERT INTO seg_affected SELECT DISTINCT customer_id FROM marked ON CONFLICT DO NOTHING""",
         params,
     )
-    if previous_window_start != window_start:
-        # Orders between the old and the new window start entered or left the window.
-        lo, hi = sorted((previous_window_start, window_start))  # type: ignore[type-var]
+    if previous_window_start is not None and previous_window_start != window_start:
+        # Orders between the old and the new window start left the window (or entered it, when a
+        # run goes back in time). Their customers' frequency and spend move by exactly those orders:
+        # one range scan of a day's orders instead of re-reading each customer's history. Customers
+        # marked above are re-aggregated in full anyway.
+        lo, hi = sorted((previous_window_start, window_start))
+        sign = -1 if window_start > previous_window_start else 1
         _execute(
-            """INSERT INTO seg_affected
-               SELECT DISTINCT customer_id FROM customers_order
-                WHERE tenant_id = %(tenant)s AND ordered_on >= %(lo)s AND ordered_on < %(hi)s
-                  AND status <> %(reversed)s
-               ON CONFLICT DO NOTHING""",
-            params | {"lo": lo, "hi": hi},
+            """INSERT INTO seg_slide
+               SELECT o.customer_id, %(sign)s * count(*), %(sign)s * sum(o.amount)
+                 FROM customers_order o
+                WHERE o.tenant_id = %(tenant)s AND o.ordered_on >= %(lo)s AND o.ordered_on < %(hi)s
+                  AND o.status <> %(reversed)s
+                  AND NOT EXISTS (SELECT 1 FROM seg_affected a WHERE a.customer_id = o.customer_id)
+                GROUP BY o.customer_id""",
+            params | {"lo": lo, "hi": hi, "sign": sign},
         )
 
 
@@ -283,7 +292,8 @@ def _collect_signals(params: dict[str, Any]) -> int:
 
 
 def _snapshot(source: str, params: dict[str, Any]) -> None:
-    """Keep the stored state of the customers in `source` (first snapshot wins)."""
+    """Keep the stored state of the customers in `source` not kept yet (the first snapshot wins, and
+    a later one reads only the customers added since)."""
     _execute(
         f"""INSERT INTO seg_before
             SELECT s.customer_id, v.customer_id IS NOT NULL, v.orders_total, v.last_activity_on, v.frequency,
@@ -292,14 +302,14 @@ def _snapshot(source: str, params: dict[str, Any]) -> None:
               FROM {source} s
               LEFT JOIN segmentation_customervalue v ON v.tenant_id = %(tenant)s AND v.customer_id = s.customer_id
               LEFT JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = s.customer_id
-            ON CONFLICT DO NOTHING""",
+             WHERE NOT EXISTS (SELECT 1 FROM seg_before b WHERE b.customer_id = s.customer_id)""",
         params,
     )
 
 
 def _refresh_aggregates(*, params: dict[str, Any], full: bool, run_date: date) -> int:
-    """Bring CustomerValue's order aggregates, last visit and signals up to date for seg_affected (and
-    the signals of seg_signal)."""
+    """Bring CustomerValue's order aggregates, last visit and signals up to date for seg_affected, the
+    window's slide for seg_slide, and the signals of seg_signal."""
     aggregates = """min(o.ordered_on) AS first_on, max(o.ordered_on) AS last_on,
                     count(*) AS total, count(*) FILTER (WHERE o.kind = %(vehicle_sale)s) AS vehicles,
                     count(*) FILTER (WHERE o.ordered_on >= %(ws)s) AS freq,
@@ -314,7 +324,16 @@ def _refresh_aggregates(*, params: dict[str, Any], full: bool, run_date: date) -
         source = f"""CROSS JOIN LATERAL (SELECT {aggregates} FROM customers_order o
                                           WHERE o.tenant_id = %(tenant)s AND o.customer_id = a.customer_id
                                             AND o.status <> %(reversed)s) agg"""
+    # First the slide (before the re-aggregation, which may add rows for customers of seg_slide).
     refreshed = _execute(
+        """UPDATE segmentation_customervalue v
+              SET frequency = v.frequency + s.orders, monetary = v.monetary + s.spend,
+                  monetary_cents = v.monetary_cents + round(s.spend * 100)::bigint
+             FROM seg_slide s
+            WHERE v.tenant_id = %(tenant)s AND v.customer_id = s.customer_id""",
+        params,
+    )
+    refreshed += _execute(
         f"""
         INSERT INTO segmentation_customervalue AS v
                (tenant_id, customer_id, first_order_on, last_order_on, orders_total, vehicle_purchases,
@@ -923,13 +942,14 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
     _collect_signals(params)
     if incremental:
         _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_affected", params)
+        _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_slide", params)
         _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_signal ON CONFLICT DO NOTHING", params)
         limits = [settings.dormant_after_days, settings.lost_after_days]
         if not quintiles:
             limits += list(settings.recency_days)
         previous_run = date.fromisoformat(state["run_date"])
         _add_day_limits(previous=previous_run, run_date=run_date, limits=limits, params=params)
-        _analyze("seg_affected", "seg_rescore", "seg_signal")
+        _analyze("seg_affected", "seg_slide", "seg_rescore", "seg_signal")
         _snapshot("seg_rescore", params)
         _analyze("seg_before")
     refreshed = _refresh_aggregates(params=params, full=full_aggregates, run_date=run_date)
