@@ -448,11 +448,25 @@ def _walk(measure: str, edge: Any, lt: int, le: int, k: int, params: dict[str, A
     if lt < k <= le:
         return [edge, lt, le]
     column, _before, sql_type, population = MEASURES[measure]
-    base = f"FROM segmentation_customervalue WHERE tenant_id = %(tenant)s AND {population}"
+
+    def values(condition: str, order: str = "") -> str:
+        """The values in a range (the first off + 1 in `order`, if given). R, F and M are stored before
+        the walk. Value keys are not (they are written once, with the tiers): the rescored customers'
+        new keys come from seg_new, beside everyone else's stored ones."""
+        first = f"ORDER BY {column} {order} LIMIT %(off)s + 1" if order else ""
+        stored = f"""SELECT {column} FROM segmentation_customervalue
+                      WHERE tenant_id = %(tenant)s AND {population} AND {condition}"""
+        if measure != "t":
+            return f"({stored} {first}) AS x"
+        return f"""(({stored} AND customer_id NOT IN (SELECT customer_id FROM seg_new) {first})
+                    UNION ALL
+                    (SELECT {column} FROM seg_new WHERE {population} AND {condition} {first})) AS x"""
+
     p = params | {"edge": edge}
     if k > le:
         (new,) = _fetch_one(
-            f"SELECT {column} {base} AND {column} > %(edge)s::{sql_type} ORDER BY {column} OFFSET %(off)s LIMIT 1",
+            f"""SELECT {column} FROM {values(f"{column} > %(edge)s::{sql_type}", "ASC")}
+                 ORDER BY {column} OFFSET %(off)s LIMIT 1""",
             p | {"off": k - le - 1},
         ) or (None,)
         if new is None:
@@ -460,13 +474,14 @@ def _walk(measure: str, edge: Any, lt: int, le: int, k: int, params: dict[str, A
         between, equal = _fetch_one(
             f"""SELECT count(*) FILTER (WHERE {column} < %(new)s::{sql_type}),
                        count(*) FILTER (WHERE {column} = %(new)s::{sql_type})
-                {base} AND {column} > %(edge)s::{sql_type} AND {column} <= %(new)s::{sql_type}""",
+                  FROM {values(f"{column} > %(edge)s::{sql_type} AND {column} <= %(new)s::{sql_type}")}""",
             p | {"new": new},
         )
         new_lt = le + between
         return [new, new_lt, new_lt + equal]
     (new,) = _fetch_one(
-        f"SELECT {column} {base} AND {column} < %(edge)s::{sql_type} ORDER BY {column} DESC OFFSET %(off)s LIMIT 1",
+        f"""SELECT {column} FROM {values(f"{column} < %(edge)s::{sql_type}", "DESC")}
+             ORDER BY {column} DESC OFFSET %(off)s LIMIT 1""",
         p | {"off": lt - k},
     ) or (None,)
     if new is None:
@@ -474,7 +489,7 @@ def _walk(measure: str, edge: Any, lt: int, le: int, k: int, params: dict[str, A
     between, equal = _fetch_one(
         f"""SELECT count(*) FILTER (WHERE {column} > %(new)s::{sql_type}),
                    count(*) FILTER (WHERE {column} = %(new)s::{sql_type})
-            {base} AND {column} >= %(new)s::{sql_type} AND {column} < %(edge)s::{sql_type}""",
+              FROM {values(f"{column} >= %(new)s::{sql_type} AND {column} < %(edge)s::{sql_type}")}""",
         p | {"new": new},
     )
     new_le = lt - between
@@ -989,12 +1004,6 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
 
     # Tier edges on the value key, found the same way.
     if incremental and old_n:
-        _execute(
-            """UPDATE segmentation_customervalue v SET value_key = n.value_key FROM seg_new n
-                WHERE v.tenant_id = %(tenant)s AND v.customer_id = n.customer_id
-                  AND v.value_key IS DISTINCT FROM n.value_key""",
-            params,
-        )
         n, moved = _moved_bounds(
             ["t"],
             state["bounds"],
