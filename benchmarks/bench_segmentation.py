@@ -87,6 +87,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_DB = "crm_bench_segmentation"
+FANOUT_DB = "crm_bench_segmentation_fanout"  # a copy for the fanned-out nightly run
 STEP = "segmentation.rfm"
 HISTORY_DAYS = 1278  # 3.5 years of orders
 ORDERS_PER_COPY = 1_000_000
@@ -127,11 +128,11 @@ def _url(env: str, db: str) -> str:
     return urlunparse(urlparse(os.environ[env])._replace(path=f"/{db}"))
 
 
-def _env() -> dict[str, str]:
+def _env(db: str = BENCH_DB) -> dict[str, str]:
     env = {
         **os.environ,
-        "DATABASE_URL": _url("DATABASE_URL", BENCH_DB),
-        "DATABASE_OWNER_URL": _url("DATABASE_OWNER_URL", BENCH_DB),
+        "DATABASE_URL": _url("DATABASE_URL", db),
+        "DATABASE_OWNER_URL": _url("DATABASE_OWNER_URL", db),
         "DJANGO_SETTINGS_MODULE": "crm.settings.dev",
         "DEBUG": "False",  # DEBUG keeps every query in memory
         "DB_CONN_MAX_AGE": "0",
@@ -632,8 +633,9 @@ class _Sampler(threading.Thread):
         self.join()
 
 
-def child_engine(run_date: date) -> dict[str, Any]:
-    """Every active dealership's segmentation step, sequentially, as `run_nightly --step` runs it."""
+def child_engine(run_date: date, only_tenants: list[int] | None = None) -> dict[str, Any]:
+    """Every active dealership's segmentation step (or those of `only_tenants`), sequentially, as
+    `run_nightly --step` runs it."""
     import django
 
     django.setup()
@@ -661,6 +663,8 @@ def child_engine(run_date: date) -> dict[str, Any]:
 
     segmentation.nightly.segmentation_recompute = timed_recompute  # type: ignore[assignment]
     tenant_ids = list(Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+    if only_tenants is not None:
+        tenant_ids = [t for t in tenant_ids if t in set(only_tenants)]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid(), current_user, current_setting('shared_buffers')")
         backend_pid, role, shared_buffers = cursor.fetchone()
@@ -876,16 +880,70 @@ def child_pandas(window_start: date) -> dict[str, Any]:
     }
 
 
+def _child_command(kind: str, run_date: date, window_start: date) -> list[str]:
+    return [sys.executable, __file__, "--child", kind, "--date", run_date.isoformat(), "--ws", window_start.isoformat()]
+
+
 def _run_child(kind: str, run_date: date, window_start: date) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--date", run_date.isoformat(), "--ws", window_start.isoformat()],
-        cwd=ROOT,
-        env=_env(),
-        check=True,
-        capture_output=True,
-        text=True,
+        _child_command(kind, run_date, window_start), cwd=ROOT, env=_env(), check=True, capture_output=True, text=True
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _fanned_out(run_date: date, window_start: date, workers: int) -> dict[str, Any]:
+    """The same nightly step on FANOUT_DB (a copy of the database taken before the sequential run),
+    the dealerships shared among `workers` processes started together, as the nightly beat's fan-out
+    runs them on a Celery worker of that concurrency (largest first, each to the least loaded)."""
+    with psycopg.connect(_url("DATABASE_OWNER_URL", FANOUT_DB)) as conn:
+        sizes = conn.execute("SELECT tenant_id, count(*) FROM customers_customer GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for tenant_id, size in sizes:
+        least = loads.index(min(loads))
+        shares[least].append(tenant_id)
+        loads[least] += size
+    started = time.perf_counter()
+    children = [
+        subprocess.Popen(
+            [*_child_command("engine", run_date, window_start), "--tenants-only", ",".join(map(str, share))],
+            cwd=ROOT,
+            env=_env(FANOUT_DB),
+            stdout=PIPE,
+            stderr=PIPE,
+            text=True,
+        )
+        for share in shares
+    ]
+    reports = []
+    for child in children:
+        out, err = child.communicate()
+        if child.returncode:
+            raise SystemExit(f"a fan-out worker failed:\n{err[-3000:]}")
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    seconds = time.perf_counter() - started
+    failed = [f for report in reports for f in report["failed"]]
+    if failed:
+        raise SystemExit(f"fan-out: {len(failed)} dealership(s) failed; the first:\n{failed[0]}")
+    return {
+        "seconds": seconds,
+        "workers": workers,
+        "tenants": sum(r["tenants"] for r in reports),
+        "per_worker": [round(r["seconds"], 1) for r in reports],
+        "peak_rss": max(r["peak_rss"] for r in reports),
+    }
+
+
+def _results_digest(db: str) -> str:
+    """A digest of every customer's scores, tier, segment and stage: equal digests, equal results."""
+    with psycopg.connect(_url("DATABASE_OWNER_URL", db)) as conn:
+        (digest,) = conn.execute(
+            """SELECT md5(string_agg(concat_ws(',', v.customer_id, v.r_score, v.f_score, v.m_score, v.value_key,
+                                              v.segment, v.tier, v.frequency, v.monetary, c.lifecycle_stage,
+                                              c.relationship_class), ';' ORDER BY v.customer_id))
+                 FROM segmentation_customervalue v JOIN customers_customer c ON c.id = v.customer_id"""
+        ).fetchone() or ("",)
+    return str(digest)
 
 
 def _window_start(run_date: date) -> date:
@@ -900,11 +958,11 @@ def _window_start(run_date: date) -> date:
 # ---------------------------------------------------------------------------------------------
 
 
-def _drop_database() -> None:
+def _drop_database(db: str = BENCH_DB) -> None:
     with psycopg.connect(_url("DATABASE_OWNER_URL", "postgres"), autocommit=True) as conn:
         for attempt in range(20):
             try:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+                conn.execute(f"DROP DATABASE IF EXISTS {db}")
                 return
             except psycopg.errors.ObjectInUse:
                 if attempt == 19:
@@ -975,12 +1033,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--today", type=date.fromisoformat, default=None, help="default: today")
     parser.add_argument("--keep-db", action="store_true", help=f"keep {BENCH_DB} afterwards (to EXPLAIN queries)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="also measure the nightly run fanned out over this many processes (default: one per CPU, "
+        "Celery's default concurrency; 1 skips it)",
+    )
+    parser.add_argument("--tenants-only", dest="only", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--date", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--ws", type=date.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "engine":
-        print(json.dumps(child_engine(args.date)))
+        only = [int(t) for t in args.only.split(",")] if args.only else None
+        print(json.dumps(child_engine(args.date, only)))
         return
     if args.child == "pandas":
         print(json.dumps(child_pandas(args.ws), default=str))
@@ -1029,6 +1096,12 @@ def main() -> None:
             f"customers), {written['reversed']} reversed, {written['last_visit_updates']:,} last visits updated, "
             f"{written['dirty']:,} customers marked by the trigger, in {time.perf_counter() - mark:.1f} s"
         )
+        if args.workers > 1:
+            mark = time.perf_counter()
+            _drop_database(FANOUT_DB)
+            with psycopg.connect(_url("DATABASE_OWNER_URL", "postgres"), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {FANOUT_DB} TEMPLATE {BENCH_DB} STRATEGY file_copy")
+            print(f"  a copy of the database for the fanned-out run, in {time.perf_counter() - mark:.1f} s")
         print(f"The nightly recompute for {night} and its baselines ({_load_average()}):")
         floor_n, samples = floor(owner)
         print(f"  floor: best {floor_n:.2f} s of {samples}")
@@ -1045,7 +1118,19 @@ def main() -> None:
         pandas_n = _run_child("pandas", night, _window_start(night))
         _pandas_line(str(night), pandas_n)
         _check(str(night), pandas_n)
+        fanout = None
+        if args.workers > 1:
+            print(f"The same nightly recompute fanned out over {args.workers} processes ({_load_average()}):")
+            fanout = _fanned_out(night, _window_start(night), args.workers)
+            same = _results_digest(FANOUT_DB) == _results_digest(BENCH_DB)
+            print(
+                f"  {fanout['seconds']:.1f} s for {fanout['tenants']} dealerships (workers {fanout['per_worker']} s); "
+                f"results {'identical to' if same else 'DIFFERENT from'} the sequential run's"
+            )
+            if not same:
+                raise SystemExit("The fanned-out run's results differ from the sequential run's.")
     finally:
+        _drop_database(FANOUT_DB)
         if args.keep_db:
             print(f"Kept the database {BENCH_DB}.")
         else:
@@ -1071,6 +1156,24 @@ def main() -> None:
         f"≥ {TARGET_PANDAS_SPEEDUP:.0f}× faster",
         pandas_n["seconds"] / seconds >= TARGET_PANDAS_SPEEDUP,
     )
+    if fanout:
+        _row(
+            f"  fanned out over {fanout['workers']} processes",
+            f"{fanout['seconds']:.1f} s",
+            f"floor {floor_n:.2f} s",
+            f"{fanout['seconds'] / floor_n:.1f}×",
+            f"≤ {TARGET_FLOOR_RATIO:.0f}× floor",
+            fanout["seconds"] / floor_n <= TARGET_FLOOR_RATIO,
+        )
+        _row(
+            "  … against pandas",
+            f"{fanout['seconds']:.1f} s",
+            f"pandas {pandas_n['seconds']:.1f} s",
+            f"{pandas_n['seconds'] / fanout['seconds']:.1f}× faster",
+            f"≥ {TARGET_PANDAS_SPEEDUP:.0f}× faster",
+            pandas_n["seconds"] / fanout["seconds"] >= TARGET_PANDAS_SPEEDUP,
+        )
+        _row("  … peak RSS of one process", f"{fanout['peak_rss']:.0f} MB", "", "", f"< {TARGET_RSS_MB:.0f} MB", None)
     _row(
         "  peak RSS of the process",
         f"{nightly['peak_rss']:.0f} MB",
