@@ -677,9 +677,12 @@ def _assign_tiers(params: dict[str, Any]) -> None:
 
 
 def _collect_changes() -> int:
-    """seg_changed: the rows of seg_new that differ from what is stored."""
-    return _execute(
-        """INSERT INTO seg_changed
+    """seg_changed: the rows of seg_new that differ from what is stored. Returns how many changed
+    scores, segment, tier, stage or class (not those whose value key alone moved: spend within the
+    same scores)."""
+    (changed,) = _fetch_one(
+        """WITH written AS (
+           INSERT INTO seg_changed
            SELECT n.customer_id, n.r, n.f, n.m, n.value_key, n.segment, n.tier, n.stage, n.class,
                   v.scored_on IS NULL OR (n.r, n.f, n.m, n.segment, n.tier)
                       IS DISTINCT FROM (v.r_score, v.f_score, v.m_score, v.segment, v.tier),
@@ -691,9 +694,12 @@ def _collect_changes() -> int:
             WHERE v.scored_on IS NULL
                OR (n.r, n.f, n.m, n.value_key, n.segment, n.tier, n.stage, n.class)
                   IS DISTINCT FROM (v.r_score, v.f_score, v.m_score, v.value_key, v.segment, v.tier,
-                                    c.lifecycle_stage, c.relationship_class)""",
+                                    c.lifecycle_stage, c.relationship_class)
+           RETURNING value_changed, class_changed)
+           SELECT count(*) FILTER (WHERE value_changed OR class_changed) FROM written""",
         {"tenant": require_tenant_id()},
     )
+    return int(changed)
 
 
 def _apply_changes(*, tenant_id: int, run_date: date) -> int:
