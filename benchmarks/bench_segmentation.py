@@ -42,7 +42,13 @@ Method
      PostgreSQL backend's memory is read from /proc when the server runs on this machine: VmHWM (peak RSS,
      which counts the shared buffers the backend touched) and RssAnon (private memory) sampled
      every 20 ms. pandas then computes the scores for D + 1, and they are compared with the engine's.
-  7. Drops the database (`--keep-db` keeps it, to EXPLAIN the engine's queries afterwards).
+  7. The same night fanned out (`--workers`, default one per CPU, Celery's default concurrency; 1 skips
+     it): on a copy of the database taken right before step 6 (CREATE DATABASE … TEMPLATE), the
+     dealerships are shared among that many child processes started together (largest first, each to
+     the least loaded), as the nightly beat's per-dealership tasks run on a worker. Its wall time is
+     printed beside the same baselines, and a digest of every customer's results must equal the
+     sequential run's.
+  8. Drops the databases (`--keep-db` keeps the main one, to EXPLAIN the engine's queries afterwards).
 
 Baselines, measured in the same run
   * the floor above: one aggregate scan of the orders table;
