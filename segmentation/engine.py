@@ -9,9 +9,10 @@ Why it is fast (benchmarks/bench_segmentation.py): a night's work is proportiona
 since the last run, not to customers or orders.
 1. Order aggregates per customer live in `CustomerValue` and are recomputed only for customers
    whose orders or scoring fields changed (triggers on orders, customers and touchpoints list them
-   in `DirtyCustomer`, migrations 0002 and 0003) or whose orders slid out of the window since the
-   last run (one index range scan on order dates). The orders table is read in full once, on a
-   dealership's first run.
+   in `DirtyCustomer`, migrations 0002 and 0003), reading their orders index-only. Orders that slid
+   out of the window since the last run (one index range scan on order dates) move their customers'
+   frequency and spend by exactly their count and amount, without re-reading anyone's history. The
+   orders table is read in full once, on a dealership's first run.
 2. Score and tier edges are kept between runs with their ranks (how many customers lie below and at
    each edge). The changed customers' old and new values move those ranks; an edge whose position no
    longer falls in its tie group is found again by a short walk along an index. Nothing is sorted.
@@ -249,29 +250,31 @@ def _collect_affected(
         return
     # Rows marked by writes that commit from now on stay for the next run (READ COMMITTED: this
     # DELETE removes only the marks it sees).
+    marks = """WITH marked AS (DELETE FROM segmentation_dirtycustomer WHERE tenant_id = %(tenant)s
+                               RETURNING customer_id),
+                    affected AS (INSERT INTO seg_affected SELECT DISTINCT customer_id FROM marked
+                                 ON CONFLICT DO NOTHING RETURNING customer_id)"""
+    if previous_window_start is None or previous_window_start == window_start:
+        _execute(f"{marks} SELECT count(*) FROM affected", params)
+        return
+    # Orders between the old and the new window start left the window (or entered it, when a run
+    # goes back in time). The other customers' frequency and spend move by exactly those orders: one
+    # range scan of a day's orders instead of re-reading each customer's history. The marked ones
+    # are re-aggregated in full. One statement, so the marks and the orders read are of one
+    # snapshot: an order committed after it leaves a mark for the next run and is not read here.
+    lo, hi = sorted((previous_window_start, window_start))
+    sign = -1 if window_start > previous_window_start else 1
     _execute(
-        """WITH marked AS (DELETE FROM segmentation_dirtycustomer WHERE tenant_id = %(tenant)s
-                           RETURNING customer_id)
-           INSERT INTO seg_affected SELECT DISTINCT customer_id FROM marked ON CONFLICT DO NOTHING""",
-        params,
+        f"""{marks}
+            INSERT INTO seg_slide
+            SELECT o.customer_id, %(sign)s * count(*), %(sign)s * sum(o.amount)
+              FROM customers_order o
+             WHERE o.tenant_id = %(tenant)s AND o.ordered_on >= %(lo)s AND o.ordered_on < %(hi)s
+               AND o.status <> %(reversed)s
+               AND NOT EXISTS (SELECT 1 FROM marked m WHERE m.customer_id = o.customer_id)
+             GROUP BY o.customer_id""",
+        params | {"lo": lo, "hi": hi, "sign": sign},
     )
-    if previous_window_start is not None and previous_window_start != window_start:
-        # Orders between the old and the new window start left the window (or entered it, when a
-        # run goes back in time). Their customers' frequency and spend move by exactly those orders:
-        # one range scan of a day's orders instead of re-reading each customer's history. Customers
-        # marked above are re-aggregated in full anyway.
-        lo, hi = sorted((previous_window_start, window_start))
-        sign = -1 if window_start > previous_window_start else 1
-        _execute(
-            """INSERT INTO seg_slide
-               SELECT o.customer_id, %(sign)s * count(*), %(sign)s * sum(o.amount)
-                 FROM customers_order o
-                WHERE o.tenant_id = %(tenant)s AND o.ordered_on >= %(lo)s AND o.ordered_on < %(hi)s
-                  AND o.status <> %(reversed)s
-                  AND NOT EXISTS (SELECT 1 FROM seg_affected a WHERE a.customer_id = o.customer_id)
-                GROUP BY o.customer_id""",
-            params | {"lo": lo, "hi": hi, "sign": sign},
-        )
 
 
 def _collect_signals(params: dict[str, Any]) -> int:
