@@ -948,7 +948,9 @@ def _results_digest(db: str) -> str:
                                               v.segment, v.tier, v.frequency, v.monetary, c.lifecycle_stage,
                                               c.relationship_class), ';' ORDER BY v.customer_id))
                  FROM segmentation_customervalue v JOIN customers_customer c ON c.id = v.customer_id"""
-        ).fetchone() or ("",)
+        ).fetchone() or (None,)
+    if not digest:
+        raise SystemExit(f"{db} holds no segmentation results to compare.")
     return str(digest)
 
 
