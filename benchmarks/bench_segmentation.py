@@ -670,7 +670,8 @@ def child_engine(run_date: date, only_tenants: list[int] | None = None) -> dict[
     segmentation.nightly.segmentation_recompute = timed_recompute  # type: ignore[assignment]
     tenant_ids = list(Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
     if only_tenants is not None:
-        tenant_ids = [t for t in tenant_ids if t in set(only_tenants)]
+        wanted = set(only_tenants)
+        tenant_ids = [t for t in tenant_ids if t in wanted]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid(), current_user, current_setting('shared_buffers')")
         backend_pid, role, shared_buffers = cursor.fetchone()
