@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm.tenancy.models import TenantOwnedModel
+from crm.tenancy.models import TenantOwnedModel, tenant_foreign_key
 from customers.models import Customer, LifecycleStage
 
 
@@ -184,6 +184,8 @@ class CustomerValue(TenantOwnedModel):
     """One row per live customer: order aggregates (kept current for customers whose orders changed),
     the latest RFM scores, segment and tier. Rows change only when a value changes."""
 
+    # Rewritten every night for the changed customers: every index below leads with the dealership.
+    tenant = tenant_foreign_key(db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     # Aggregates of non-reversed orders, all time and in the window (the window's start is
     # SegmentationSettings.aggregates_window_start).
@@ -263,6 +265,8 @@ class ValueHistory(TenantOwnedModel):
     which is what the migration matrix and the customer page read.
     """
 
+    # Written every night for the changed customers: every index below leads with the dealership.
+    tenant = tenant_foreign_key(db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="value_history")
     tier = models.CharField(_("value tier"), max_length=12, choices=Tier.choices, blank=True)
     segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices, blank=True)
