@@ -226,8 +226,10 @@ def _temp_tables() -> None:
 
 def _analyze(*tables: str) -> None:
     """Temporary tables have no statistics until analyzed: without them the planner guesses from
-    their pages and hash-joins a whole dealership to a few hundred changed customers."""
-    _execute(f"ANALYZE {', '.join(tables)}")
+    their pages and hash-joins a whole dealership to a few hundred changed customers. The row count
+    and the join key's statistics are what the plans need; the other columns' statistics would cost
+    a catalog row each (measured: 0.6 s of a night's 100 dealerships for all columns)."""
+    _execute(f"ANALYZE {', '.join(f'{table} (customer_id)' for table in tables)}")
 
 
 def _empty_temp_tables() -> None:
