@@ -21,6 +21,9 @@ since the last run, not to customers or orders.
    thresholds) between the two run dates.
 4. The distribution managers read (tiers, segments, stages, R×F grid) is kept as counts: a run adds
    the rescored customers' new state and takes away their old one.
+5. A changed customer's row is written once, at the end, with its aggregates and scores together:
+   until then the new aggregates wait in a temporary table, which the edge walks read beside the
+   stored rows. Each row write costs an entry in each of the table's indexes.
 A first run, a settings change, a rule change (ENGINE_VERSION) or a customer deleted outright makes
 the next run score everyone, and so does kept state that no longer matches the rows (StateDrift).
 """
@@ -128,8 +131,11 @@ def run_progress(tenant_id: int) -> dict[str, Any] | None:
 #   seg_rescore   customers to score again (affected, signals changed, a day limit crossed, a value
 #                 between an old and a new score boundary)
 #   seg_before    the rescored customers' previous state, for the distribution's delta
+#   seg_agg       the rescored customers' new order aggregates and signals (CustomerValue's columns)
 #   seg_new       the rescored customers' new state
-#   seg_changed   the rows of seg_new that differ from what is stored: what gets written
+#   seg_changed   the rows of seg_new and seg_agg that differ from what is stored: what gets written
+# CustomerValue itself is written once, at the end: until then it holds the previous run's values,
+# and where a rescored customer's new value matters (boundary walks), seg_agg stands in for it.
 
 # Bumped when a rule changes, so the next run of every dealership scores everyone again.
 ENGINE_VERSION = 2
@@ -189,10 +195,38 @@ def _fingerprint(settings: SegmentationSettings) -> str:
     )
 
 
-TEMP_TABLES = ("seg_affected", "seg_slide", "seg_rescore", "seg_before", "seg_new", "seg_changed", "seg_signal")
+TEMP_TABLES = (
+    "seg_affected",
+    "seg_slide",
+    "seg_rescore",
+    "seg_before",
+    "seg_agg",
+    "seg_new",
+    "seg_changed",
+    "seg_signal",
+)
+
+# The aggregate columns of CustomerValue, which seg_agg and seg_changed carry under the same names.
+AGGREGATE_COLUMNS = (
+    "first_order_on",
+    "last_order_on",
+    "orders_total",
+    "vehicle_purchases",
+    "frequency",
+    "monetary",
+    "monetary_cents",
+    "last_activity_on",
+    "satisfied",
+    "dissatisfied",
+    "referrals",
+)
+_AGGREGATE_TYPES = """first_order_on date, last_order_on date, orders_total integer, vehicle_purchases integer,
+    frequency bigint, monetary numeric, monetary_cents bigint, last_activity_on date, satisfied boolean,
+    dissatisfied boolean, referrals integer"""
 
 
 def _temp_tables() -> None:
+    statements = []
     for name, columns in (
         ("seg_affected", "customer_id bigint PRIMARY KEY"),
         ("seg_slide", "customer_id bigint PRIMARY KEY, orders bigint, spend numeric"),
@@ -203,6 +237,7 @@ def _temp_tables() -> None:
                frequency bigint, monetary numeric, monetary_cents bigint, value_key bigint, r smallint, f smallint,
                segment varchar(20), tier varchar(12), stage varchar(12)""",
         ),
+        ("seg_agg", f"customer_id bigint PRIMARY KEY, {_AGGREGATE_TYPES}"),
         (
             "seg_new",
             """customer_id bigint PRIMARY KEY, list_flag varchar(8), m_val numeric, r smallint, f smallint,
@@ -211,17 +246,20 @@ def _temp_tables() -> None:
         ),
         (
             "seg_changed",
-            """customer_id bigint PRIMARY KEY, r smallint, f smallint, m smallint, value_key bigint,
+            f"""customer_id bigint PRIMARY KEY, r smallint, f smallint, m smallint, value_key bigint,
                segment varchar(20), tier varchar(12), stage varchar(12), class varchar(12),
-               value_changed boolean, key_changed boolean, class_changed boolean""",
+               value_changed boolean, key_changed boolean, class_changed boolean, aggregates_changed boolean,
+               {_AGGREGATE_TYPES}""",
         ),
         ("seg_signal", "customer_id bigint PRIMARY KEY, sat boolean, dis boolean, refs integer"),
     ):
-        # Kept for the connection's life and emptied by each run: creating and dropping six tables
-        # costs more catalog writes than a quiet night's whole run (measured 20 ms a dealership).
-        _execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
-    for name in TEMP_TABLES:
-        _execute(f"DELETE FROM {name}")
+        # Kept for the connection's life: creating and dropping eight tables costs more catalog
+        # writes than a quiet night's whole run (measured 20 ms a dealership). Emptied when the run's
+        # transaction commits (a truncation of their files: no dead rows for the next run to scan),
+        # and at the start of a run, for a second run in one transaction.
+        statements.append(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS")
+    statements += [f"DELETE FROM {name}" for name in TEMP_TABLES]
+    _execute(";\n".join(statements))  # one round trip
 
 
 def _analyze(*tables: str) -> None:
@@ -230,11 +268,6 @@ def _analyze(*tables: str) -> None:
     and the join key's statistics are what the plans need; the other columns' statistics would cost
     a catalog row each (measured: 0.6 s of a night's 100 dealerships for all columns)."""
     _execute(f"ANALYZE {', '.join(f'{table} (customer_id)' for table in tables)}")
-
-
-def _empty_temp_tables() -> None:
-    """After a run that filled them with a whole dealership: give the space back at once."""
-    _execute(f"TRUNCATE {', '.join(TEMP_TABLES)}")
 
 
 def _collect_affected(
@@ -296,25 +329,46 @@ def _collect_signals(params: dict[str, Any]) -> int:
     )
 
 
-def _snapshot(source: str, params: dict[str, Any]) -> None:
-    """Keep the stored state of the customers in `source` not kept yet (the first snapshot wins, and
-    a later one reads only the customers added since)."""
+def _snapshot(source: str, params: dict[str, Any], *, keep_before: bool = True) -> None:
+    """Read the stored rows of the customers of `source` not read yet (a later call reads only those
+    added since), once each. Their state goes to seg_before, which the distribution's delta takes
+    away (incremental runs only). Their aggregates go to seg_agg, moved by the window's slide and with
+    their new signals; not those of seg_affected, which _stage_aggregates reads from their orders."""
+    before = (
+        """, kept AS (INSERT INTO seg_before
+                         SELECT customer_id, existed, orders_total, last_activity_on, frequency, monetary,
+                                monetary_cents, value_key, r_score, f_score, segment, tier, lifecycle_stage
+                           FROM stored)"""
+        if keep_before
+        else ""
+    )
     _execute(
-        f"""INSERT INTO seg_before
-            SELECT s.customer_id, v.customer_id IS NOT NULL, v.orders_total, v.last_activity_on, v.frequency,
-                   v.monetary, v.monetary_cents, v.value_key, v.r_score, v.f_score, v.segment, v.tier,
-                   c.lifecycle_stage
-              FROM {source} s
+        f"""
+        WITH stored AS (
+            SELECT s.customer_id, v.customer_id IS NOT NULL AS existed, v.value_key, v.r_score, v.f_score,
+                   v.segment, v.tier, c.lifecycle_stage, {", ".join(f"v.{column}" for column in AGGREGATE_COLUMNS)}
+              FROM ({source}) s
               LEFT JOIN segmentation_customervalue v ON v.tenant_id = %(tenant)s AND v.customer_id = s.customer_id
               LEFT JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = s.customer_id
-             WHERE NOT EXISTS (SELECT 1 FROM seg_before b WHERE b.customer_id = s.customer_id)""",
+             WHERE NOT EXISTS (SELECT 1 FROM seg_before b WHERE b.customer_id = s.customer_id)
+               AND NOT EXISTS (SELECT 1 FROM seg_agg a WHERE a.customer_id = s.customer_id)
+        ){before}
+        INSERT INTO seg_agg ({", ".join(("customer_id", *AGGREGATE_COLUMNS))})
+        SELECT v.customer_id, v.first_order_on, v.last_order_on, v.orders_total, v.vehicle_purchases,
+               v.frequency + coalesce(d.orders, 0), v.monetary + coalesce(d.spend, 0),
+               v.monetary_cents + coalesce(round(d.spend * 100)::bigint, 0), v.last_activity_on,
+               coalesce(g.sat, v.satisfied), coalesce(g.dis, v.dissatisfied), coalesce(g.refs, v.referrals)
+          FROM stored v
+          LEFT JOIN seg_slide d ON d.customer_id = v.customer_id
+          LEFT JOIN seg_signal g ON g.customer_id = v.customer_id
+         WHERE v.existed AND NOT EXISTS (SELECT 1 FROM seg_affected x WHERE x.customer_id = v.customer_id)""",
         params,
     )
 
 
-def _refresh_aggregates(*, params: dict[str, Any], full: bool, run_date: date) -> int:
-    """Bring CustomerValue's order aggregates, last visit and signals up to date for seg_affected, the
-    window's slide for seg_slide, and the signals of seg_signal."""
+def _stage_aggregates(*, params: dict[str, Any], full: bool) -> None:
+    """seg_agg: new order aggregates, last visit and signals of the live customers in seg_affected, read
+    from their orders."""
     aggregates = """min(o.ordered_on) AS first_on, max(o.ordered_on) AS last_on,
                     count(*) AS total, count(*) FILTER (WHERE o.kind = %(vehicle_sale)s) AS vehicles,
                     count(*) FILTER (WHERE o.ordered_on >= %(ws)s) AS freq,
@@ -329,63 +383,32 @@ def _refresh_aggregates(*, params: dict[str, Any], full: bool, run_date: date) -
         source = f"""CROSS JOIN LATERAL (SELECT {aggregates} FROM customers_order o
                                           WHERE o.tenant_id = %(tenant)s AND o.customer_id = a.customer_id
                                             AND o.status <> %(reversed)s) agg"""
-    # First the slide (before the re-aggregation, which may add rows for customers of seg_slide).
-    refreshed = _execute(
-        """UPDATE segmentation_customervalue v
-              SET frequency = v.frequency + s.orders, monetary = v.monetary + s.spend,
-                  monetary_cents = v.monetary_cents + round(s.spend * 100)::bigint
-             FROM seg_slide s
-            WHERE v.tenant_id = %(tenant)s AND v.customer_id = s.customer_id""",
-        params,
-    )
-    refreshed += _execute(
+    _execute(
         f"""
-        INSERT INTO segmentation_customervalue AS v
-               (tenant_id, customer_id, first_order_on, last_order_on, orders_total, vehicle_purchases,
-                frequency, monetary, monetary_cents, last_activity_on, satisfied, dissatisfied, referrals,
-                rfm_code, segment, tier)
-        SELECT %(tenant)s, a.customer_id, agg.first_on, agg.last_on, coalesce(agg.total, 0),
-               coalesce(agg.vehicles, 0), coalesce(agg.freq, 0), coalesce(agg.spend, 0),
-               round(coalesce(agg.spend, 0) * 100)::bigint, GREATEST(c.last_visit_on, agg.last_on),
-               coalesce(g.sat, false), coalesce(g.dis, false),
-               coalesce(g.refs, 0), '', '', ''
+        INSERT INTO seg_agg ({", ".join(("customer_id", *AGGREGATE_COLUMNS))})
+        SELECT a.customer_id, agg.first_on, agg.last_on, coalesce(agg.total, 0), coalesce(agg.vehicles, 0),
+               coalesce(agg.freq, 0), coalesce(agg.spend, 0), round(coalesce(agg.spend, 0) * 100)::bigint,
+               GREATEST(c.last_visit_on, agg.last_on),
+               coalesce(g.sat, v.satisfied, false), coalesce(g.dis, v.dissatisfied, false),
+               coalesce(g.refs, v.referrals, 0)
           FROM seg_affected a
           JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = a.customer_id AND c.merged_into_id IS NULL
+          LEFT JOIN segmentation_customervalue v ON v.tenant_id = %(tenant)s AND v.customer_id = a.customer_id
           LEFT JOIN seg_signal g ON g.customer_id = a.customer_id
-          {source}
-        ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
-               first_order_on = EXCLUDED.first_order_on, last_order_on = EXCLUDED.last_order_on,
-               orders_total = EXCLUDED.orders_total, vehicle_purchases = EXCLUDED.vehicle_purchases,
-               frequency = EXCLUDED.frequency, monetary = EXCLUDED.monetary,
-               monetary_cents = EXCLUDED.monetary_cents,
-               last_activity_on = EXCLUDED.last_activity_on,
-               -- "changed since" (the API's incremental sync) counts a new last visit
-               scored_on = CASE WHEN v.scored_on IS NOT NULL
-                                 AND v.last_activity_on IS DISTINCT FROM EXCLUDED.last_activity_on
-                                THEN %(run_date)s ELSE v.scored_on END
-         WHERE (v.first_order_on, v.last_order_on, v.orders_total, v.vehicle_purchases, v.frequency, v.monetary,
-                v.last_activity_on)
-               IS DISTINCT FROM (EXCLUDED.first_order_on, EXCLUDED.last_order_on, EXCLUDED.orders_total,
-                                 EXCLUDED.vehicle_purchases, EXCLUDED.frequency, EXCLUDED.monetary,
-                                 EXCLUDED.last_activity_on)
-        """,
+          {source}""",
         params,
     )
+
+
+def _drop_departed(params: dict[str, Any]) -> None:
+    """The rows of affected customers who are no longer live (merged away since: the survivor was
+    marked by its moved orders) go, before any boundary walk reads the stored rows."""
     _execute(
-        """UPDATE segmentation_customervalue v SET satisfied = g.sat, dissatisfied = g.dis, referrals = g.refs
-             FROM seg_signal g
-            WHERE v.tenant_id = %(tenant)s AND v.customer_id = g.customer_id
-              AND (v.satisfied, v.dissatisfied, v.referrals) IS DISTINCT FROM (g.sat, g.dis, g.refs)""",
-        params,
-    )
-    # Customers merged away since: their rows go (the survivor was marked by its moved orders).
-    _execute(
-        """DELETE FROM segmentation_customervalue v USING seg_affected a, customers_customer c
+        """DELETE FROM segmentation_customervalue v USING seg_affected a
             WHERE v.tenant_id = %(tenant)s AND v.customer_id = a.customer_id
-              AND c.tenant_id = %(tenant)s AND c.id = a.customer_id AND c.merged_into_id IS NOT NULL""",
+              AND NOT EXISTS (SELECT 1 FROM seg_agg g WHERE g.customer_id = a.customer_id)""",
         params,
     )
-    return refreshed
 
 
 # --- Boundaries -----------------------------------------------------------------------------------
@@ -432,8 +455,9 @@ def _to_json_value(value: Any) -> Any:
 def _bounds_from_scratch(measure: str, positions: list[int], n: int, params: dict[str, Any]) -> list[list[Any]]:
     """percentile_disc at whole-number positions (k - 0.5) / n, then each edge's lt and le."""
     column, _before, sql_type, population = MEASURES[measure]
-    source = "seg_new" if measure == "t" else "segmentation_customervalue"
-    where = "value_key IS NOT NULL" if measure == "t" else f"tenant_id = %(tenant)s AND {population}"
+    # Everyone is in the run's tables: their new aggregates in seg_agg, their value keys in seg_new.
+    source = "seg_new" if measure == "t" else "seg_agg"
+    where = population
     fractions = [(k - 0.5) / n for k in positions]
     (edges,) = _fetch_one(
         f"SELECT percentile_disc(%(fr)s::float8[]) WITHIN GROUP (ORDER BY {column}) FROM {source} WHERE {where}",
@@ -455,17 +479,16 @@ def _walk(measure: str, edge: Any, lt: int, le: int, k: int, params: dict[str, A
     column, _before, sql_type, population = MEASURES[measure]
 
     def values(condition: str, order: str = "") -> str:
-        """The values in a range (the first off + 1 in `order`, if given). R, F and M are stored before
-        the walk. Value keys are not (they are written once, with the tiers): the rescored customers'
-        new keys come from seg_new, beside everyone else's stored ones."""
+        """The values in a range (the first off + 1 in `order`, if given). Nothing is written before the
+        run's end: the rescored customers' new values come from the run's table (aggregates from
+        seg_agg, value keys from seg_new), beside everyone else's stored ones."""
         first = f"ORDER BY {column} {order} LIMIT %(off)s + 1" if order else ""
-        stored = f"""SELECT {column} FROM segmentation_customervalue
-                      WHERE tenant_id = %(tenant)s AND {population} AND {condition}"""
-        if measure != "t":
-            return f"({stored} {first}) AS x"
-        return f"""(({stored} AND customer_id NOT IN (SELECT customer_id FROM seg_new) {first})
+        new = "seg_new" if measure == "t" else "seg_agg"
+        return f"""((SELECT {column} FROM segmentation_customervalue
+                      WHERE tenant_id = %(tenant)s AND {population} AND {condition}
+                        AND customer_id NOT IN (SELECT customer_id FROM {new}) {first})
                     UNION ALL
-                    (SELECT {column} FROM seg_new WHERE {population} AND {condition} {first})) AS x"""
+                    (SELECT {column} FROM {new} WHERE {population} AND {condition} {first})) AS x"""
 
     p = params | {"edge": edge}
     if k > le:
@@ -614,7 +637,8 @@ def _grid_values() -> str:
 
 
 def _score_into_new(source: str, params: dict[str, Any], mode: str) -> int:
-    """Score, segment and stage the live customers of `source` not yet in seg_new (tiers come later)."""
+    """Score, segment and stage the live customers of `source` not yet in seg_new, from their
+    aggregates in seg_agg (tiers come later)."""
     r_sql, f_sql, m_sql = _score_sql(mode)
     L, R = LifecycleStage, RelationshipClass
     return _execute(
@@ -629,7 +653,7 @@ def _score_into_new(source: str, params: dict[str, Any], mode: str) -> int:
               FROM ({source}) a
               JOIN customers_customer c
                 ON c.tenant_id = %(tenant)s AND c.id = a.customer_id AND c.merged_into_id IS NULL
-              JOIN segmentation_customervalue v ON v.tenant_id = %(tenant)s AND v.customer_id = a.customer_id
+              JOIN seg_agg v ON v.customer_id = a.customer_id
              WHERE NOT EXISTS (SELECT 1 FROM seg_new n WHERE n.customer_id = a.customer_id)
         ), scored AS (
             SELECT i.*,
@@ -681,41 +705,61 @@ def _assign_tiers(params: dict[str, Any]) -> None:
     )
 
 
-def _collect_changes() -> int:
-    """seg_changed: the rows of seg_new that differ from what is stored. Returns how many changed
-    scores, segment, tier, stage or class (not those whose value key alone moved: spend within the
-    same scores)."""
-    (changed,) = _fetch_one(
-        """WITH written AS (
-           INSERT INTO seg_changed
-           SELECT n.customer_id, n.r, n.f, n.m, n.value_key, n.segment, n.tier, n.stage, n.class,
-                  v.scored_on IS NULL OR (n.r, n.f, n.m, n.segment, n.tier)
-                      IS DISTINCT FROM (v.r_score, v.f_score, v.m_score, v.segment, v.tier),
-                  n.value_key IS DISTINCT FROM v.value_key,
-                  (n.stage, n.class) IS DISTINCT FROM (c.lifecycle_stage, c.relationship_class)
-             FROM seg_new n
-             JOIN segmentation_customervalue v ON v.tenant_id = %(tenant)s AND v.customer_id = n.customer_id
-             JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = n.customer_id
-            WHERE v.scored_on IS NULL
-               OR (n.r, n.f, n.m, n.value_key, n.segment, n.tier, n.stage, n.class)
-                  IS DISTINCT FROM (v.r_score, v.f_score, v.m_score, v.value_key, v.segment, v.tier,
-                                    c.lifecycle_stage, c.relationship_class)
-           RETURNING value_changed, class_changed)
-           SELECT count(*) FILTER (WHERE value_changed OR class_changed) FROM written""",
+def _collect_changes() -> tuple[int, int]:
+    """seg_changed: the rescored customers whose scores, tier, stage, class, value key or aggregates
+    differ from what is stored (or who have no row yet). Returns how many changed scores, segment,
+    tier, stage or class (not those whose value key alone moved: spend within the same scores), and
+    how many changed aggregates."""
+    agg = ", ".join(f"a.{column}" for column in AGGREGATE_COLUMNS)
+    stored = ", ".join(f"v.{column}" for column in AGGREGATE_COLUMNS)
+    changed, refreshed = _fetch_one(
+        f"""WITH compared AS (
+               SELECT n.customer_id, n.r, n.f, n.m, n.value_key, n.segment, n.tier, n.stage, n.class,
+                      v.scored_on IS NULL OR (n.r, n.f, n.m, n.segment, n.tier)
+                          IS DISTINCT FROM (v.r_score, v.f_score, v.m_score, v.segment, v.tier) AS value_changed,
+                      n.value_key IS DISTINCT FROM v.value_key AS key_changed,
+                      (n.stage, n.class) IS DISTINCT FROM (c.lifecycle_stage, c.relationship_class) AS class_changed,
+                      v.customer_id IS NULL OR ({agg}) IS DISTINCT FROM ({stored}) AS aggregates_changed,
+                      {agg}
+                 FROM seg_new n
+                 JOIN seg_agg a ON a.customer_id = n.customer_id
+                 JOIN customers_customer c ON c.tenant_id = %(tenant)s AND c.id = n.customer_id
+                 LEFT JOIN segmentation_customervalue v ON v.tenant_id = %(tenant)s AND v.customer_id = n.customer_id
+           ), written AS (
+               INSERT INTO seg_changed
+               SELECT * FROM compared WHERE value_changed OR key_changed OR class_changed OR aggregates_changed
+               RETURNING value_changed, class_changed, aggregates_changed)
+           SELECT count(*) FILTER (WHERE value_changed OR class_changed), count(*) FILTER (WHERE aggregates_changed)
+             FROM written""",
         {"tenant": require_tenant_id()},
     )
-    return int(changed)
+    return int(changed), int(refreshed)
 
 
 def _apply_changes(*, tenant_id: int, run_date: date) -> int:
+    """One write per changed customer: aggregates, scores, segment and tier together."""
     params = {"tenant": tenant_id, "run_date": run_date}
+    columns = ", ".join(AGGREGATE_COLUMNS)
     written = _execute(
-        """UPDATE segmentation_customervalue v
-              SET r_score = s.r, f_score = s.f, m_score = s.m, value_key = s.value_key,
-                  rfm_code = coalesce(s.r::text || s.f::text || s.m::text, ''), segment = s.segment,
-                  tier = s.tier, scored_on = CASE WHEN s.value_changed THEN %(run_date)s ELSE v.scored_on END
-             FROM seg_changed s
-            WHERE v.tenant_id = %(tenant)s AND v.customer_id = s.customer_id AND (s.value_changed OR s.key_changed)""",
+        f"""INSERT INTO segmentation_customervalue AS v
+                   (tenant_id, customer_id, {columns}, r_score, f_score, m_score, value_key, rfm_code, segment,
+                    tier, scored_on)
+            SELECT %(tenant)s, s.customer_id, {", ".join(f"s.{column}" for column in AGGREGATE_COLUMNS)},
+                   s.r, s.f, s.m, s.value_key, coalesce(s.r::text || s.f::text || s.m::text, ''), s.segment,
+                   s.tier, CASE WHEN s.value_changed THEN %(run_date)s::date END
+              FROM seg_changed s
+             WHERE s.value_changed OR s.key_changed OR s.aggregates_changed
+            ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+                   {", ".join(f"{column} = EXCLUDED.{column}" for column in AGGREGATE_COLUMNS)},
+                   r_score = EXCLUDED.r_score, f_score = EXCLUDED.f_score, m_score = EXCLUDED.m_score,
+                   value_key = EXCLUDED.value_key, rfm_code = EXCLUDED.rfm_code, segment = EXCLUDED.segment,
+                   tier = EXCLUDED.tier,
+                   -- "changed since" (the API's incremental sync) counts new scores and a new last visit
+                   scored_on = CASE WHEN EXCLUDED.scored_on IS NOT NULL THEN EXCLUDED.scored_on
+                                    WHEN v.scored_on IS NOT NULL
+                                         AND v.last_activity_on IS DISTINCT FROM EXCLUDED.last_activity_on
+                                    THEN %(run_date)s::date
+                                    ELSE v.scored_on END""",
         params,
     )
     written += customers_apply_derived_classes(tenant_id=tenant_id, source_table="seg_changed")
@@ -727,11 +771,13 @@ def _write_history(*, tenant_id: int, run_date: date) -> int:
     a new one from run_date (a second run on the same day rewrites that day's period instead)."""
     params: dict[str, Any] = {"tenant": tenant_id, "run_date": run_date}
     state = "(s.tier, s.segment, coalesce(s.r::text || s.f::text || s.m::text, ''), s.stage)"
+    # Rows whose value key or aggregates alone changed keep their period.
+    changed = "(SELECT * FROM seg_changed WHERE value_changed OR class_changed)"
     written = _execute(
         f"""UPDATE segmentation_valuehistory h
                SET tier = s.tier, segment = s.segment, rfm_code = coalesce(s.r::text || s.f::text || s.m::text, ''),
                    lifecycle_stage = s.stage
-              FROM seg_changed s
+              FROM {changed} s
              WHERE h.tenant_id = %(tenant)s AND h.customer_id = s.customer_id AND h.valid_to IS NULL
                AND h.valid_from >= %(run_date)s
                AND (h.tier, h.segment, h.rfm_code, h.lifecycle_stage) IS DISTINCT FROM {state}""",
@@ -741,8 +787,8 @@ def _write_history(*, tenant_id: int, run_date: date) -> int:
     # and reopen that one, so no two adjacent periods carry the same state.
     with connection.cursor() as cursor:
         cursor.execute(
-            """DELETE FROM segmentation_valuehistory h
-                USING segmentation_valuehistory p, seg_changed s
+            f"""DELETE FROM segmentation_valuehistory h
+                USING segmentation_valuehistory p, {changed} s
                 WHERE h.tenant_id = %(tenant)s AND h.customer_id = s.customer_id AND h.valid_to IS NULL
                   AND h.valid_from = %(run_date)s
                   AND p.tenant_id = %(tenant)s AND p.customer_id = h.customer_id AND p.valid_to = %(run_date)s
@@ -760,18 +806,18 @@ def _write_history(*, tenant_id: int, run_date: date) -> int:
         )
     written += _execute(
         f"""UPDATE segmentation_valuehistory h SET valid_to = %(run_date)s
-              FROM seg_changed s
+              FROM {changed} s
              WHERE h.tenant_id = %(tenant)s AND h.customer_id = s.customer_id AND h.valid_to IS NULL
                AND h.valid_from < %(run_date)s
                AND (h.tier, h.segment, h.rfm_code, h.lifecycle_stage) IS DISTINCT FROM {state}""",
         params,
     )
     written += _execute(
-        """INSERT INTO segmentation_valuehistory
+        f"""INSERT INTO segmentation_valuehistory
                (tenant_id, customer_id, tier, segment, rfm_code, lifecycle_stage, valid_from, valid_to)
            SELECT %(tenant)s, s.customer_id, s.tier, s.segment, coalesce(s.r::text || s.f::text || s.m::text, ''),
                   s.stage, %(run_date)s, NULL
-             FROM seg_changed s
+             FROM {changed} s
             WHERE NOT EXISTS (SELECT 1 FROM segmentation_valuehistory h
                                WHERE h.tenant_id = %(tenant)s AND h.customer_id = s.customer_id
                                  AND h.valid_to IS NULL)""",
@@ -976,9 +1022,17 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
         previous_run = date.fromisoformat(state["run_date"])
         _add_day_limits(previous=previous_run, run_date=run_date, limits=limits, params=params)
         _analyze("seg_affected", "seg_slide", "seg_rescore", "seg_signal")
-        _snapshot("seg_rescore", params)
-        _analyze("seg_before")
-    refreshed = _refresh_aggregates(params=params, full=full_aggregates, run_date=run_date)
+        _snapshot("SELECT customer_id FROM seg_rescore", params)
+    elif not full_aggregates:
+        # Everyone is scored; the customers not re-aggregated keep their aggregates.
+        _snapshot(
+            "SELECT id AS customer_id FROM customers_customer WHERE tenant_id = %(tenant)s AND merged_into_id IS NULL",
+            params,
+            keep_before=False,
+        )
+    _stage_aggregates(params=params, full=full_aggregates)
+    _analyze("seg_before", "seg_agg")
+    _drop_departed(params)
     mark = lap("aggregates", started)
 
     _progress(tenant_id, "scores", started)
@@ -988,15 +1042,14 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
     bounds: dict[str, list[list[Any]]] = {}
     if incremental and old_n:
         if quintiles:
-            new_values = f"""SELECT v.customer_id, v.orders_total AS total, v.last_activity_on AS last_activity,
-                                    v.frequency, v.monetary_cents
-                               FROM seg_rescore s JOIN segmentation_customervalue v
-                                 ON v.tenant_id = {int(tenant_id)} AND v.customer_id = s.customer_id"""
+            new_values = """SELECT customer_id, orders_total AS total, last_activity_on AS last_activity, frequency,
+                                   monetary_cents
+                              FROM seg_agg"""
             n, bounds = _moved_bounds(["r", "f", "m"], state["bounds"], old_n, new_values, params, quintile_positions)
             for measure in ("r", "f", "m"):
                 if n and _add_between(measure, state["bounds"][measure], bounds[measure], params):
                     _analyze("seg_rescore")
-                    _snapshot("seg_rescore", params)
+                    _snapshot("SELECT customer_id FROM seg_rescore", params)
         source = "SELECT customer_id FROM seg_rescore"
     else:
         n = _scored_count(params)
@@ -1026,13 +1079,13 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
         bounds["t"] = moved["t"]
         if n and _add_between("t", state["bounds"]["t"], bounds["t"], params):
             _analyze("seg_rescore")
-            _snapshot("seg_rescore", params)
+            _snapshot("SELECT customer_id FROM seg_rescore", params)
             _score_into_new("SELECT customer_id FROM seg_rescore", params, settings.scoring_mode)
     else:
         bounds["t"] = _bounds_from_scratch("t", tier_positions(n, cumulative), n, params) if n else []
     params |= _edge_params("t", bounds["t"], 3)
     _assign_tiers(params)
-    changed = _collect_changes()
+    changed, refreshed = _collect_changes()
     _analyze("seg_changed")
     mark = lap("scores", mark)
 
@@ -1083,8 +1136,6 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
         lifecycle_counts=summary["stages"],
         grid=_grid_list(summary),
     )
-    if not incremental:
-        _empty_temp_tables()
     lap("total", started)
     _progress(tenant_id, "done", started, changed=changed)
     return RunResult(
@@ -1093,7 +1144,5 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
 
 
 def _scored_count(params: dict[str, Any]) -> int:
-    (n,) = _fetch_one(
-        "SELECT count(*) FROM segmentation_customervalue WHERE tenant_id = %(tenant)s AND orders_total > 0", params
-    )
+    (n,) = _fetch_one("SELECT count(*) FROM seg_agg WHERE orders_total > 0", params)
     return int(n)
