@@ -30,6 +30,7 @@ the next run score everyone, and so does kept state that no longer matches the r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -124,7 +125,7 @@ def run_progress(tenant_id: int) -> dict[str, Any] | None:
 
 # --- The run ---------------------------------------------------------------------------------------
 #
-# Temporary tables of a run (emptied at its start):
+# Temporary tables of a run (emptied when it commits, and at its start):
 #   seg_affected  customers to re-aggregate (orders or customer fields changed)
 #   seg_slide     the others whose orders entered or left the window, with the change to their
 #                 frequency and spend
@@ -134,6 +135,7 @@ def run_progress(tenant_id: int) -> dict[str, Any] | None:
 #   seg_agg       the rescored customers' new order aggregates and signals (CustomerValue's columns)
 #   seg_new       the rescored customers' new state
 #   seg_changed   the rows of seg_new and seg_agg that differ from what is stored: what gets written
+#   seg_signal    the signals from other apps that differ from the stored ones
 # CustomerValue itself is written once, at the end: until then it holds the previous run's values,
 # and where a rescored customer's new value matters (boundary walks), seg_agg stands in for it.
 
@@ -195,17 +197,6 @@ def _fingerprint(settings: SegmentationSettings) -> str:
     )
 
 
-TEMP_TABLES = (
-    "seg_affected",
-    "seg_slide",
-    "seg_rescore",
-    "seg_before",
-    "seg_agg",
-    "seg_new",
-    "seg_changed",
-    "seg_signal",
-)
-
 # The aggregate columns of CustomerValue, which seg_agg and seg_changed carry under the same names.
 AGGREGATE_COLUMNS = (
     "first_order_on",
@@ -224,42 +215,46 @@ _AGGREGATE_TYPES = """first_order_on date, last_order_on date, orders_total inte
     frequency bigint, monetary numeric, monetary_cents bigint, last_activity_on date, satisfied boolean,
     dissatisfied boolean, referrals integer"""
 
+TEMP_TABLE_COLUMNS = {
+    "seg_affected": "customer_id bigint PRIMARY KEY",
+    "seg_slide": "customer_id bigint PRIMARY KEY, orders bigint, spend numeric",
+    "seg_rescore": "customer_id bigint PRIMARY KEY",
+    "seg_before": """customer_id bigint PRIMARY KEY, existed boolean, total integer, last_activity date,
+        frequency bigint, monetary numeric, monetary_cents bigint, value_key bigint, r smallint, f smallint,
+        segment varchar(20), tier varchar(12), stage varchar(12)""",
+    "seg_agg": f"customer_id bigint PRIMARY KEY, {_AGGREGATE_TYPES}",
+    "seg_new": """customer_id bigint PRIMARY KEY, list_flag varchar(8), m_val numeric, r smallint, f smallint,
+        m smallint, value_key bigint, segment varchar(20), tier varchar(12), stage varchar(12), class varchar(12)""",
+    "seg_changed": f"""customer_id bigint PRIMARY KEY, r smallint, f smallint, m smallint, value_key bigint,
+        segment varchar(20), tier varchar(12), stage varchar(12), class varchar(12), value_changed boolean,
+        key_changed boolean, class_changed boolean, aggregates_changed boolean, {_AGGREGATE_TYPES}""",
+    "seg_signal": "customer_id bigint PRIMARY KEY, sat boolean, dis boolean, refs integer",
+}
+# Marks the tables' layout: a connection holding tables of another one (a pooled server connection
+# that outlived a deploy) drops and creates them again.
+TEMP_TABLES_LAYOUT = hashlib.sha256(repr(sorted(TEMP_TABLE_COLUMNS.items())).encode()).hexdigest()[:12]
+
 
 def _temp_tables() -> None:
-    statements = []
-    for name, columns in (
-        ("seg_affected", "customer_id bigint PRIMARY KEY"),
-        ("seg_slide", "customer_id bigint PRIMARY KEY, orders bigint, spend numeric"),
-        ("seg_rescore", "customer_id bigint PRIMARY KEY"),
-        (
-            "seg_before",
-            """customer_id bigint PRIMARY KEY, existed boolean, total integer, last_activity date,
-               frequency bigint, monetary numeric, monetary_cents bigint, value_key bigint, r smallint, f smallint,
-               segment varchar(20), tier varchar(12), stage varchar(12)""",
-        ),
-        ("seg_agg", f"customer_id bigint PRIMARY KEY, {_AGGREGATE_TYPES}"),
-        (
-            "seg_new",
-            """customer_id bigint PRIMARY KEY, list_flag varchar(8), m_val numeric, r smallint, f smallint,
-               m smallint, value_key bigint, segment varchar(20), tier varchar(12), stage varchar(12),
-               class varchar(12)""",
-        ),
-        (
-            "seg_changed",
-            f"""customer_id bigint PRIMARY KEY, r smallint, f smallint, m smallint, value_key bigint,
-               segment varchar(20), tier varchar(12), stage varchar(12), class varchar(12),
-               value_changed boolean, key_changed boolean, class_changed boolean, aggregates_changed boolean,
-               {_AGGREGATE_TYPES}""",
-        ),
-        ("seg_signal", "customer_id bigint PRIMARY KEY, sat boolean, dis boolean, refs integer"),
-    ):
-        # Kept for the connection's life: creating and dropping eight tables costs more catalog
-        # writes than a quiet night's whole run (measured 20 ms a dealership). Emptied when the run's
-        # transaction commits (a truncation of their files: no dead rows for the next run to scan),
-        # and at the start of a run, for a second run in one transaction.
-        statements.append(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS")
-    statements += [f"DELETE FROM {name}" for name in TEMP_TABLES]
-    _execute(";\n".join(statements))  # one round trip
+    """Kept for the connection's life: creating and dropping eight tables costs more catalog writes
+    than a quiet night's whole run (measured 20 ms a dealership). Emptied when the run's transaction
+    commits (a truncation of their files: no dead rows for the next run to scan), and at the start of
+    a run, for a second run in one transaction. One round trip."""
+    creates = "\n".join(
+        f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DELETE ROWS;" for name, columns in TEMP_TABLE_COLUMNS.items()
+    )
+    empties = "\n".join(f"DELETE FROM {name};" for name in TEMP_TABLE_COLUMNS)
+    _execute(
+        f"""DO $layout$ BEGIN
+              IF obj_description(to_regclass('pg_temp.seg_changed'), 'pg_class')
+                 IS DISTINCT FROM '{TEMP_TABLES_LAYOUT}' THEN
+                DROP TABLE IF EXISTS {", ".join(f"pg_temp.{name}" for name in TEMP_TABLE_COLUMNS)};
+                {creates}
+                COMMENT ON TABLE pg_temp.seg_changed IS '{TEMP_TABLES_LAYOUT}';
+              END IF;
+            END $layout$;
+            {empties}"""
+    )
 
 
 def _analyze(*tables: str) -> None:

@@ -897,3 +897,15 @@ def test_kept_state_that_no_longer_matches_the_rows_falls_back_to_scoring_everyo
     result = recompute(dealer_a, later)
     assert not result.incremental
     assert_same(expected, values_of(dealer_a))
+
+
+def test_temporary_tables_of_an_older_layout_on_the_connection_are_replaced(dealer_a, in_tenant):
+    """A pooled server connection can outlive a deploy, with the previous code's temporary tables."""
+    with in_tenant(dealer_a):
+        data.populate(anchor=RUN_DATE, buyers=60, seed=9)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.seg_changed")
+        cursor.execute("CREATE TEMP TABLE seg_changed (customer_id bigint PRIMARY KEY, r smallint)")
+    expected = expect(dealer_a, RUN_DATE)
+    recompute(dealer_a, RUN_DATE)
+    assert_same(expected, values_of(dealer_a))
