@@ -189,3 +189,31 @@ def test_in_process_runs_record_the_failure_without_retrying(dealer_a, steps, in
     assert nightly_tenant_task.delay(tenant_id=dealer_a.tenant.pk).get()[0]["status"] == "failed"
     with in_tenant(dealer_a):
         assert NightlyRun.objects.filter(step="test.broken").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the step's transaction must really commit
+def test_a_step_failing_at_commit_is_recorded_as_failed_and_the_pipeline_goes_on(dealer_a, steps, in_tenant):
+    """A deferred constraint fails at the step transaction's commit, after the step returned and its
+    record was closed as succeeded inside that transaction: the records say what really happened."""
+
+    @nightly_step("test.bad_reference", order=1)
+    def bad_reference(*, tenant_id: int, run_date: date, trigger: str) -> int:
+        with connection.cursor() as cursor:  # raw SQL: past the ORM's own tenant check
+            cursor.execute("UPDATE customers_customer SET merged_into_id = 2000000000")  # checked at commit
+            return int(cursor.rowcount)
+
+    @nightly_step("test.after", order=2)
+    def after(*, tenant_id: int, run_date: date, trigger: str) -> int:
+        return Customer.objects.filter(merged_into__isnull=True).count()
+
+    runs = nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="command", run_date=date(2026, 11, 23))
+    assert [(r.step, r.status) for r in runs] == [("test.bad_reference", "failed"), ("test.after", "succeeded")]
+    with in_tenant(dealer_a):
+        stored = {r.step: (r.status, r.rows) for r in NightlyRun.objects.all()}
+        assert not Customer.objects.filter(merged_into__isnull=False).exists()
+    assert stored == {
+        "test.bad_reference": ("failed", None),
+        "test.after": ("succeeded", 1),
+        "pipeline": ("failed", 1),
+    }
+    assert "ForeignKeyViolation" in runs[0].error or "foreign key" in runs[0].error

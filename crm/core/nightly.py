@@ -78,19 +78,12 @@ def tenant_local_date(tenant: Tenant) -> date:
 PIPELINE = "pipeline"  # the run record that spans all steps of one tenant's night
 
 
-def _close_run(
-    tenant_id: int, run: NightlyRun, *, status: str, rows: int | None, error: str, started: float
-) -> NightlyRun:
-    with tenant_context(tenant_id):
-        NightlyRun.objects.filter(pk=run.pk).update(
-            status=status,
-            rows=rows,
-            error=error,
-            finished_at=timezone.now(),
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
-        run.refresh_from_db()
-    return run
+def _finish(run: NightlyRun, *, status: str, rows: int | None, error: str, started: float) -> None:
+    """Close a record in the current transaction (the caller's tenant_context)."""
+    run.status, run.rows, run.error = status, rows, error
+    run.finished_at = timezone.now()
+    run.duration_ms = int((time.monotonic() - started) * 1000)
+    run.save(update_fields=["status", "rows", "error", "finished_at", "duration_ms"])
 
 
 def nightly_run_tenant(
@@ -99,10 +92,35 @@ def nightly_run_tenant(
     """Run the registered steps for one dealership. Safe to repeat: steps are idempotent.
 
     Returns the step records; a "pipeline" record spans them (and is what the scheduler checks).
+    One transaction opens the pipeline and the first step's record; each step's own transaction then
+    closes its record (so "succeeded" commits with what the step wrote) and opens the next step's,
+    or closes the pipeline after the last. A failed step's transaction rolls back; its record is
+    closed as failed in a transaction of its own. N steps cost N + 1 commits.
     """
     tenant = Tenant.objects.get(pk=tenant_id)
     run_date = run_date or tenant_local_date(tenant)
+    steps = [step for step in nightly_steps() if not only or step.name in only]
     pipeline_started = time.monotonic()
+    runs: list[NightlyRun] = []
+
+    def open_step(step: NightlyStep) -> NightlyRun:
+        return NightlyRun.objects.create(step=step.name, run_date=run_date, trigger=trigger)
+
+    def after(index: int) -> NightlyRun | None:
+        """Open the next step's record (committed with this transaction, so "running" is visible while
+        that step runs), or close the pipeline after the last step."""
+        if index + 1 < len(steps):
+            return open_step(steps[index + 1])
+        failed = [r.step for r in runs if r.status == NightlyRun.Status.FAILED]
+        _finish(
+            pipeline,
+            status=NightlyRun.Status.FAILED if failed else NightlyRun.Status.SUCCEEDED,
+            rows=sum(r.rows or 0 for r in runs),
+            error=f"Failed steps: {', '.join(failed)}" if failed else "",
+            started=pipeline_started,
+        )
+        return None
+
     with tenant_context(tenant_id):
         NightlyRun.objects.filter(status=NightlyRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
             status=NightlyRun.Status.FAILED,
@@ -110,33 +128,28 @@ def nightly_run_tenant(
             finished_at=timezone.now(),
         )
         pipeline = NightlyRun.objects.create(step=PIPELINE, run_date=run_date, trigger=trigger)
-    runs: list[NightlyRun] = []
-    for step in nightly_steps():
-        if only and step.name not in only:
-            continue
-        with tenant_context(tenant_id):  # committed at once, so "running" is visible while it runs
-            run = NightlyRun.objects.create(step=step.name, run_date=run_date, trigger=trigger)
+        upcoming = open_step(steps[0]) if steps else after(-1)
+    for index, step in enumerate(steps):
+        run = upcoming
+        assert run is not None
+        runs.append(run)
         started = time.monotonic()
-        status, rows, error = NightlyRun.Status.SUCCEEDED, None, ""
         try:
             with tenant_context(tenant_id):
                 if _try_step_lock(tenant_id, step.name):
                     rows = step.run(tenant_id=tenant_id, run_date=run_date, trigger=trigger)
+                    _finish(run, status=NightlyRun.Status.SUCCEEDED, rows=rows, error="", started=started)
                 else:
-                    status = NightlyRun.Status.SKIPPED
+                    _finish(run, status=NightlyRun.Status.SKIPPED, rows=None, error="", started=started)
+                upcoming = after(index)
         except Exception:
+            # Also a failure at commit (a deferred constraint): what the block set on `run` and
+            # opened after it was rolled back with it, so both are written again here.
             logger.exception("nightly step %s failed for tenant %s", step.name, tenant_id)
-            status, error = NightlyRun.Status.FAILED, traceback.format_exc(limit=5)
-        runs.append(_close_run(tenant_id, run, status=status, rows=rows, error=error, started=started))
-    failed = [r.step for r in runs if r.status == NightlyRun.Status.FAILED]
-    _close_run(
-        tenant_id,
-        pipeline,
-        status=NightlyRun.Status.FAILED if failed else NightlyRun.Status.SUCCEEDED,
-        rows=sum(r.rows or 0 for r in runs),
-        error=f"Failed steps: {', '.join(failed)}" if failed else "",
-        started=pipeline_started,
-    )
+            error = traceback.format_exc(limit=5)
+            with tenant_context(tenant_id):
+                _finish(run, status=NightlyRun.Status.FAILED, rows=None, error=error, started=started)
+                upcoming = after(index)
     return runs
 
 
