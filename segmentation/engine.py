@@ -467,17 +467,19 @@ def _bounds_from_scratch(measure: str, positions: list[int], n: int, params: dic
     return [[edge, row[2 * i], row[2 * i + 1]] for i, edge in enumerate(edges)]
 
 
-def _walk(measure: str, edge: Any, lt: int, le: int, k: int, params: dict[str, Any]) -> list[Any]:
-    """The k-th smallest value now, from an edge whose lt and le are already brought up to date."""
-    if lt < k <= le:
-        return [edge, lt, le]
+def _walk_sql(measure: str, i: int, edge: Any, lt: int, le: int, k: int) -> tuple[str, dict[str, Any]]:
+    """A query for the k-th smallest value now, with its lt and le, from an edge whose lt and le are
+    already brought up to date (k is outside (lt, le]): the value `off` places past the edge, then the
+    values between the two counted. Its rows are (i, value, lt, le); none means the kept counts no
+    longer match the rows."""
     column, _before, sql_type, population = MEASURES[measure]
+    edge_p, off_p = f"%(walk_edge{i})s::{sql_type}", f"%(walk_off{i})s"
 
     def values(condition: str, order: str = "") -> str:
         """The values in a range (the first off + 1 in `order`, if given). Nothing is written before the
         run's end: the rescored customers' new values come from the run's table (aggregates from
         seg_agg, value keys from seg_new), beside everyone else's stored ones."""
-        first = f"ORDER BY {column} {order} LIMIT %(off)s + 1" if order else ""
+        first = f"ORDER BY {column} {order} LIMIT {off_p} + 1" if order else ""
         new = "seg_new" if measure == "t" else "seg_agg"
         return f"""((SELECT {column} FROM segmentation_customervalue
                       WHERE tenant_id = %(tenant)s AND {population} AND {condition}
@@ -485,38 +487,24 @@ def _walk(measure: str, edge: Any, lt: int, le: int, k: int, params: dict[str, A
                     UNION ALL
                     (SELECT {column} FROM {new} WHERE {population} AND {condition} {first})) AS x"""
 
-    p = params | {"edge": edge}
     if k > le:
-        (new,) = _fetch_one(
-            f"""SELECT {column} FROM {values(f"{column} > %(edge)s::{sql_type}", "ASC")}
-                 ORDER BY {column} OFFSET %(off)s LIMIT 1""",
-            p | {"off": k - le - 1},
-        ) or (None,)
-        if new is None:
-            raise StateDrift(measure)
-        between, equal = _fetch_one(
-            f"""SELECT count(*) FILTER (WHERE {column} < %(new)s::{sql_type}),
-                       count(*) FILTER (WHERE {column} = %(new)s::{sql_type})
-                  FROM {values(f"{column} > %(edge)s::{sql_type} AND {column} <= %(new)s::{sql_type}")}""",
-            p | {"new": new},
-        )
-        new_lt = le + between
-        return [new, new_lt, new_lt + equal]
-    (new,) = _fetch_one(
-        f"""SELECT {column} FROM {values(f"{column} < %(edge)s::{sql_type}", "DESC")}
-             ORDER BY {column} DESC OFFSET %(off)s LIMIT 1""",
-        p | {"off": lt - k},
-    ) or (None,)
-    if new is None:
-        raise StateDrift(measure)
-    between, equal = _fetch_one(
-        f"""SELECT count(*) FILTER (WHERE {column} > %(new)s::{sql_type}),
-                   count(*) FILTER (WHERE {column} = %(new)s::{sql_type})
-              FROM {values(f"{column} >= %(new)s::{sql_type} AND {column} < %(edge)s::{sql_type}")}""",
-        p | {"new": new},
-    )
-    new_le = lt - between
-    return [new, new_le - equal, new_le]
+        found = f"""SELECT {column} AS new FROM {values(f"{column} > {edge_p}", "ASC")}
+                     ORDER BY {column} OFFSET {off_p} LIMIT 1"""
+        counted = f"""SELECT count(*) FILTER (WHERE {column} < w.new) AS passed,
+                             count(*) FILTER (WHERE {column} = w.new) AS tied
+                        FROM {values(f"{column} > {edge_p} AND {column} <= w.new")}"""
+        bounds = f"{le} + c.passed, {le} + c.passed + c.tied"
+        off = k - le - 1
+    else:
+        found = f"""SELECT {column} AS new FROM {values(f"{column} < {edge_p}", "DESC")}
+                     ORDER BY {column} DESC OFFSET {off_p} LIMIT 1"""
+        counted = f"""SELECT count(*) FILTER (WHERE {column} > w.new) AS passed,
+                             count(*) FILTER (WHERE {column} = w.new) AS tied
+                        FROM {values(f"{column} >= w.new AND {column} < {edge_p}")}"""
+        bounds = f"{lt} - c.passed - c.tied, {lt} - c.passed"
+        off = lt - k
+    sql = f"""(SELECT {i}, w.new::text, {bounds} FROM ({found}) w CROSS JOIN LATERAL ({counted}) c)"""
+    return sql, {f"walk_edge{i}": edge, f"walk_off{i}": off}
 
 
 def _moved_bounds(
@@ -553,41 +541,63 @@ def _moved_bounds(
     moved: dict[str, list[list[Any]]] = {measure: [] for measure in measures}
     if n <= 0:
         return 0, moved
+    # Edges whose position left (lt, le] move by an index walk: all of them in one statement.
     at = 2
+    walks: list[tuple[str, int, str]] = []
+    walk_params: dict[str, Any] = {}
     for measure in measures:
         positions = positions_of(n)
-        edges = []
         for i, (_edge, lt, le) in enumerate(old[measure]):
             old_lt, old_le, new_lt, new_le = row[at : at + 4]
             at += 4
             lt, le = lt - old_lt + new_lt, le - old_le + new_le
-            edges.append(_walk(measure, values[f"{measure}{i}"], lt, le, positions[i], params))
-        moved[measure] = edges
+            edge, k = values[f"{measure}{i}"], positions[i]
+            moved[measure].append([edge, lt, le])
+            if not lt < k <= le:
+                sql, p = _walk_sql(measure, len(walks), edge, lt, le, k)
+                walks.append((measure, i, sql))
+                walk_params |= p
+    if walks:
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(sql for _m, _i, sql in walks), params | walk_params)
+            found = {int(w): (new, int(lt), int(le)) for w, new, lt, le in cursor.fetchall()}
+        for w, (measure, i, _sql) in enumerate(walks):
+            if w not in found:
+                raise StateDrift(measure)
+            new, lt, le = found[w]
+            moved[measure][i] = [_to_sql_value(measure, new), lt, le]
     return n, moved
 
 
-def _add_between(measure: str, old: list[list[Any]], new: list[list[Any]], params: dict[str, Any]) -> int:
+def _add_between(moves: list[tuple[str, list[list[Any]], list[list[Any]]]], params: dict[str, Any]) -> int:
     """Customers whose score or tier test flips because an edge moved: value in (lo, hi] for scores
-    (value > edge), [lo, hi) for tiers (value key >= edge)."""
-    column, _before, sql_type, population = MEASURES[measure]
-    added = 0
-    for (a, _l1, _e1), (b, _l2, _e2) in zip(old, new, strict=True):
-        a = _to_sql_value(measure, a)
-        b = _to_sql_value(measure, b)
-        if a == b:
-            continue
-        lo, hi = sorted((a, b))
-        test = (
-            f"{column} >= %(lo)s::{sql_type} AND {column} < %(hi)s::{sql_type}"
-            if measure == "t"
-            else f"{column} > %(lo)s::{sql_type} AND {column} <= %(hi)s::{sql_type}"
-        )
-        added += _execute(
-            f"""INSERT INTO seg_rescore SELECT customer_id FROM segmentation_customervalue
-                 WHERE tenant_id = %(tenant)s AND {population} AND {test} ON CONFLICT DO NOTHING""",
-            params | {"lo": lo, "hi": hi},
-        )
-    return added
+    (value > edge), [lo, hi) for tiers (value key >= edge). `moves` holds (measure, old edges, new
+    edges); one statement for all of them."""
+    ranges: list[str] = []
+    p: dict[str, Any] = {}
+    for measure, old, new in moves:
+        column, _before, sql_type, population = MEASURES[measure]
+        for i, ((a, _l1, _e1), (b, _l2, _e2)) in enumerate(zip(old, new, strict=True)):
+            a, b = _to_sql_value(measure, a), _to_sql_value(measure, b)
+            if a == b:
+                continue
+            lo, hi = f"%(lo_{measure}{i})s::{sql_type}", f"%(hi_{measure}{i})s::{sql_type}"
+            p[f"lo_{measure}{i}"], p[f"hi_{measure}{i}"] = sorted((a, b))
+            test = (
+                f"{column} >= {lo} AND {column} < {hi}" if measure == "t" else f"{column} > {lo} AND {column} <= {hi}"
+            )
+            ranges.append(test + f" AND {population}")
+    return _rescore_stored(ranges, params | p)
+
+
+def _rescore_stored(ranges: list[str], params: dict[str, Any]) -> int:
+    """Add the dealership's stored customers in any of `ranges` (each served by an index) to seg_rescore."""
+    if not ranges:
+        return 0
+    selects = " UNION ALL ".join(
+        f"(SELECT customer_id FROM segmentation_customervalue WHERE tenant_id = %(tenant)s AND {r})" for r in ranges
+    )
+    return _execute(f"INSERT INTO seg_rescore {selects} ON CONFLICT DO NOTHING", params)
 
 
 def _add_day_limits(*, previous: date, run_date: date, limits: list[int], params: dict[str, Any]) -> int:
@@ -596,16 +606,11 @@ def _add_day_limits(*, previous: date, run_date: date, limits: list[int], params
     if previous == run_date:
         return 0
     lo, hi = sorted((previous, run_date))
-    added = 0
-    for limit in sorted(set(limits)):
-        added += _execute(
-            """INSERT INTO seg_rescore SELECT customer_id FROM segmentation_customervalue
-                WHERE tenant_id = %(tenant)s AND orders_total > 0
-                  AND last_activity_on >= %(lo)s AND last_activity_on < %(hi)s
-               ON CONFLICT DO NOTHING""",
-            params | {"lo": lo - timedelta(days=limit), "hi": hi - timedelta(days=limit)},
-        )
-    return added
+    ranges, p = [], {}
+    for i, limit in enumerate(sorted(set(limits))):
+        ranges.append(f"orders_total > 0 AND last_activity_on >= %(day_lo{i})s AND last_activity_on < %(day_hi{i})s")
+        p[f"day_lo{i}"], p[f"day_hi{i}"] = lo - timedelta(days=limit), hi - timedelta(days=limit)
+    return _rescore_stored(ranges, params | p)
 
 
 # --- Scores, tiers, stages --------------------------------------------------------------------------
@@ -1041,10 +1046,9 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
                                    monetary_cents
                               FROM seg_agg"""
             n, bounds = _moved_bounds(["r", "f", "m"], state["bounds"], old_n, new_values, params, quintile_positions)
-            for measure in ("r", "f", "m"):
-                if n and _add_between(measure, state["bounds"][measure], bounds[measure], params):
-                    _analyze("seg_rescore")
-                    _snapshot("SELECT customer_id FROM seg_rescore", params)
+            if n and _add_between([(m, state["bounds"][m], bounds[m]) for m in ("r", "f", "m")], params):
+                _analyze("seg_rescore")
+                _snapshot("SELECT customer_id FROM seg_rescore", params)
         source = "SELECT customer_id FROM seg_rescore"
     else:
         n = _scored_count(params)
@@ -1072,7 +1076,7 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
             lambda count: tier_positions(count, cumulative),
         )
         bounds["t"] = moved["t"]
-        if n and _add_between("t", state["bounds"]["t"], bounds["t"], params):
+        if n and _add_between([("t", state["bounds"]["t"], bounds["t"])], params):
             _analyze("seg_rescore")
             _snapshot("SELECT customer_id FROM seg_rescore", params)
             _score_into_new("SELECT customer_id FROM seg_rescore", params, settings.scoring_mode)
