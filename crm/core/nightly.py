@@ -2,14 +2,14 @@
 
 An app adds a step in its own `nightly.py`:
 
-    @nightly_step("segmentation.rfm", order=10)
-    def rfm_recompute(*, tenant_id: int, run_date: date, trigger: str) -> int:  # returns rows written
+    @nightly_step("segmentation.rfm", order=20)
+    def segmentation_nightly(*, tenant_id: int, run_date: date, trigger: str = "") -> int:  # rows written
         ...
 
 Each step runs in its own transaction inside `tenant_context` (both tenancy locks), guarded by
 a transaction-level advisory lock so that one step runs at most once at a time per dealership.
 Every step leaves a NightlyRun record (started, finished, rows, duration, error) that managers
-see. `manage.py run_nightly` runs the same code synchronously.
+see, closed in the step's own transaction. `manage.py run_nightly` runs the same code synchronously.
 """
 
 from __future__ import annotations
