@@ -470,8 +470,8 @@ def _bounds_from_scratch(measure: str, positions: list[int], n: int, params: dic
 def _walk_sql(measure: str, i: int, edge: Any, lt: int, le: int, k: int) -> tuple[str, dict[str, Any]]:
     """A query for the k-th smallest value now, with its lt and le, from an edge whose lt and le are
     already brought up to date (k is outside (lt, le]): the value `off` places past the edge, then the
-    values between the two counted. Its rows are (i, value, lt, le); none means the kept counts no
-    longer match the rows."""
+    values between the two counted. Its rows are (i, date value, number value, lt, le); none means the
+    kept counts no longer match the rows."""
     column, _before, sql_type, population = MEASURES[measure]
     edge_p, off_p = f"%(walk_edge{i})s::{sql_type}", f"%(walk_off{i})s"
 
@@ -503,7 +503,9 @@ def _walk_sql(measure: str, i: int, edge: Any, lt: int, le: int, k: int) -> tupl
                         FROM {values(f"{column} >= w.new AND {column} < {edge_p}")}"""
         bounds = f"{lt} - c.passed - c.tied, {lt} - c.passed"
         off = lt - k
-    sql = f"""(SELECT {i}, w.new::text, {bounds} FROM ({found}) w CROSS JOIN LATERAL ({counted}) c)"""
+    # One statement holds walks of dates and of numbers: each goes in a column of its own type.
+    typed = "w.new, NULL::bigint" if sql_type == "date" else "NULL::date, w.new"
+    sql = f"""(SELECT {i}, {typed}, {bounds} FROM ({found}) w CROSS JOIN LATERAL ({counted}) c)"""
     return sql, {f"walk_edge{i}": edge, f"walk_off{i}": off}
 
 
@@ -560,7 +562,10 @@ def _moved_bounds(
     if walks:
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join(sql for _m, _i, sql in walks), params | walk_params)
-            found = {int(w): (new, int(lt), int(le)) for w, new, lt, le in cursor.fetchall()}
+            found = {
+                int(w): (day if day is not None else number, int(lt), int(le))
+                for w, day, number, lt, le in cursor.fetchall()
+            }
         for w, (measure, i, _sql) in enumerate(walks):
             if w not in found:
                 raise StateDrift(measure)
@@ -606,7 +611,8 @@ def _add_day_limits(*, previous: date, run_date: date, limits: list[int], params
     if previous == run_date:
         return 0
     lo, hi = sorted((previous, run_date))
-    ranges, p = [], {}
+    ranges: list[str] = []
+    p: dict[str, Any] = {}
     for i, limit in enumerate(sorted(set(limits))):
         ranges.append(f"orders_total > 0 AND last_activity_on >= %(day_lo{i})s AND last_activity_on < %(day_hi{i})s")
         p[f"day_lo{i}"], p[f"day_hi{i}"] = lo - timedelta(days=limit), hi - timedelta(days=limit)
