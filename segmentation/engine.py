@@ -473,7 +473,7 @@ def _walk_sql(measure: str, i: int, edge: Any, lt: int, le: int, k: int) -> tupl
     values between the two counted. Its rows are (i, date value, number value, lt, le); none means the
     kept counts no longer match the rows."""
     column, _before, sql_type, population = MEASURES[measure]
-    edge_p, off_p = f"%(walk_edge{i})s::{sql_type}", f"%(walk_off{i})s"
+    edge_p, off_p, base_p = f"%(walk_edge{i})s::{sql_type}", f"%(walk_off{i})s", f"%(walk_base{i})s::bigint"
 
     def values(condition: str, order: str = "") -> str:
         """The values in a range (the first off + 1 in `order`, if given). Nothing is written before the
@@ -493,20 +493,20 @@ def _walk_sql(measure: str, i: int, edge: Any, lt: int, le: int, k: int) -> tupl
         counted = f"""SELECT count(*) FILTER (WHERE {column} < w.new) AS passed,
                              count(*) FILTER (WHERE {column} = w.new) AS tied
                         FROM {values(f"{column} > {edge_p} AND {column} <= w.new")}"""
-        bounds = f"{le} + c.passed, {le} + c.passed + c.tied"
-        off = k - le - 1
+        bounds = f"{base_p} + c.passed, {base_p} + c.passed + c.tied"
+        off, base = k - le - 1, le
     else:
         found = f"""SELECT {column} AS new FROM {values(f"{column} < {edge_p}", "DESC")}
                      ORDER BY {column} DESC OFFSET {off_p} LIMIT 1"""
         counted = f"""SELECT count(*) FILTER (WHERE {column} > w.new) AS passed,
                              count(*) FILTER (WHERE {column} = w.new) AS tied
                         FROM {values(f"{column} >= w.new AND {column} < {edge_p}")}"""
-        bounds = f"{lt} - c.passed - c.tied, {lt} - c.passed"
-        off = lt - k
+        bounds = f"{base_p} - c.passed - c.tied, {base_p} - c.passed"
+        off, base = lt - k, lt
     # One statement holds walks of dates and of numbers: each goes in a column of its own type.
     typed = "w.new, NULL::bigint" if sql_type == "date" else "NULL::date, w.new"
     sql = f"""(SELECT {i}, {typed}, {bounds} FROM ({found}) w CROSS JOIN LATERAL ({counted}) c)"""
-    return sql, {f"walk_edge{i}": edge, f"walk_off{i}": off}
+    return sql, {f"walk_edge{i}": edge, f"walk_off{i}": off, f"walk_base{i}": base}
 
 
 def _moved_bounds(
