@@ -95,6 +95,7 @@ sys.path.insert(0, str(ROOT))
 BENCH_DB = "crm_bench_segmentation"
 FANOUT_DB = "crm_bench_segmentation_fanout"  # a copy for the fanned-out nightly run
 STEP = "segmentation.rfm"
+EMPTY_STEP = "bench.empty"  # registered by the engine child only: the pipeline's own cost
 HISTORY_DAYS = 1278  # 3.5 years of orders
 ORDERS_PER_COPY = 1_000_000
 DAY_ORDERS, DAY_NEW_CUSTOMERS, DAY_REVERSALS = 10_000, 50, 200
@@ -639,9 +640,10 @@ class _Sampler(threading.Thread):
         self.join()
 
 
-def child_engine(run_date: date, only_tenants: list[int] | None = None) -> dict[str, Any]:
+def child_engine(run_date: date, only_tenants: list[int] | None = None, step: str = STEP) -> dict[str, Any]:
     """Every active dealership's segmentation step (or those of `only_tenants`), sequentially, as
-    `run_nightly --step` runs it."""
+    `run_nightly --step` runs it. With `step=EMPTY_STEP`, a step that does nothing: what the nightly
+    pipeline itself costs (its records, lock and tenant context, two commits a dealership)."""
     import django
 
     django.setup()
@@ -649,8 +651,12 @@ def child_engine(run_date: date, only_tenants: list[int] | None = None) -> dict[
 
     import segmentation.nightly
     from crm.core.models import NightlyRun
-    from crm.core.nightly import nightly_run_tenant
+    from crm.core.nightly import nightly_run_tenant, nightly_step
     from crm.tenancy.models import Tenant
+
+    @nightly_step(EMPTY_STEP, order=0)
+    def empty_step(*, tenant_id: int, run_date: date, trigger: str = "") -> int:
+        return 0
 
     phases: dict[str, float] = {}
     aggregates: list[tuple[float, int, int]] = []  # (seconds, tenant, customers re-aggregated)
@@ -681,14 +687,16 @@ def child_engine(run_date: date, only_tenants: list[int] | None = None) -> dict[
         sampler.start()
     start_rss = _rss_mb()
     failed, per_tenant = [], []
+    rows = 0
     started = time.perf_counter()
     for tenant_id in tenant_ids:
         mark = time.perf_counter()
         for run in nightly_run_tenant(
-            tenant_id=tenant_id, trigger=NightlyRun.Trigger.COMMAND, run_date=run_date, only=[STEP]
+            tenant_id=tenant_id, trigger=NightlyRun.Trigger.COMMAND, run_date=run_date, only=[step]
         ):
             if run.status != NightlyRun.Status.SUCCEEDED:
                 failed.append(f"{tenant_id}: {run.status} {run.error[-2000:]}")
+            rows += run.rows or 0
         per_tenant.append((tenant_id, time.perf_counter() - mark))
     seconds = time.perf_counter() - started
     peak_rss = _rss_mb()
@@ -701,6 +709,7 @@ def child_engine(run_date: date, only_tenants: list[int] | None = None) -> dict[
     return {
         "seconds": seconds,
         "tenants": len(tenant_ids),
+        "rows": rows,
         "failed": failed,
         "start_rss": start_rss,
         "peak_rss": peak_rss,
@@ -1058,6 +1067,9 @@ def main() -> None:
         only = [int(t) for t in args.only.split(",")] if args.only else None
         print(json.dumps(child_engine(args.date, only)))
         return
+    if args.child == "pipeline":
+        print(json.dumps(child_engine(args.date, step=EMPTY_STEP)))
+        return
     if args.child == "pandas":
         print(json.dumps(child_pandas(args.ws), default=str))
         return
@@ -1124,6 +1136,18 @@ def main() -> None:
         print(f"  customers re-aggregated {refreshed:,}, rows whose scores, tier or stage changed {changed:,}")
         floor_after, samples = floor(owner)
         print(f"  floor again: best {floor_after:.2f} s of {samples}")
+        print("What a night costs when there is nothing to do (context for the targets):")
+        again = _engine(f"the same night again for {night}", night, _window_start(night))
+        if again["rows"]:
+            raise SystemExit(f"The same night again changed {again['rows']:,} rows: the run is not idempotent.")
+        print("    changed no row (idempotent)")
+        empty = _run_child("pipeline", night, _window_start(night))
+        if empty["failed"]:
+            raise SystemExit(f"the empty step failed; the first:\n{empty['failed'][0]}")
+        print(
+            f"  the nightly pipeline with a step that does nothing: {empty['seconds']:.1f} s for "
+            f"{empty['tenants']} dealerships ({empty['seconds'] / empty['tenants'] * 1000:.0f} ms a dealership)"
+        )
         pandas_n = _run_child("pandas", night, _window_start(night))
         _pandas_line(str(night), pandas_n)
         _check(str(night), pandas_n)
@@ -1203,6 +1227,22 @@ def main() -> None:
             None,
         )
         _row("  PostgreSQL backend: peak private (RssAnon)", f"{nightly['backend_anon_mb']:.0f} MB", "", "", "", None)
+    _row(
+        "the same night again: nothing to do",
+        f"{again['seconds']:.1f} s",
+        f"floor {floor_n:.2f} s",
+        f"{again['seconds'] / floor_n:.1f}×",
+        "(context)",
+        None,
+    )
+    _row(
+        "  the pipeline alone, a step doing nothing",
+        f"{empty['seconds']:.1f} s",
+        f"floor {floor_n:.2f} s",
+        f"{empty['seconds'] / floor_n:.1f}×",
+        "(context)",
+        None,
+    )
     _row(
         f"first run (cold build), {cold['tenants']} dealerships",
         f"{cold['seconds']:.1f} s",
