@@ -327,6 +327,30 @@ def test_incremental_runs_equal_a_full_rebuild(dealer_a, in_tenant):
     assert_same(_rebuilt_from_scratch(dealer_a, back), values_of(dealer_a), columns=columns)
 
 
+def test_recency_edges_that_move_to_older_dates_are_walked_down_to_the_same_result_as_a_rebuild(dealer_a, in_tenant):
+    """Buyers whose only order is older than everyone's last visit (a DMS import of old records) push
+    every recency edge towards older dates: the incremental run finds them by walking down the index
+    of last activity, and must land where a first-ever run would."""
+    with in_tenant(dealer_a):
+        data.populate(anchor=D1, buyers=200, seed=5)
+    first = recompute(dealer_a, D1)
+    with in_tenant(dealer_a):
+        for number in range(150):
+            customer = Customer.objects.create(name=f"旧档案{number:03d}")
+            add_order(customer.pk, D1 - timedelta(days=2500), Decimal("500.00"))
+    result = recompute(dealer_a, D1 + timedelta(days=1))
+    assert result.incremental
+    old_edges = [date.fromisoformat(e) for e in first.run.boundaries["scores"]["recency"]]
+    new_edges = [date.fromisoformat(e) for e in result.run.boundaries["scores"]["recency"]]
+    assert all(new < old for new, old in zip(new_edges, old_edges, strict=True)), (old_edges, new_edges)
+    assert_same(expect(dealer_a, D1 + timedelta(days=1)), values_of(dealer_a))
+    columns = [*data.VALUE_COLUMNS, "lifecycle_stage", "relationship_class"]
+    assert_same(_rebuilt_from_scratch(dealer_a, D1 + timedelta(days=1)), values_of(dealer_a), columns=columns)
+    rebuilt_run = _rebuilt_run(dealer_a, D1 + timedelta(days=1))
+    for figure in ("customers", "scored", "tier_counts", "segment_counts", "lifecycle_counts", "grid", "boundaries"):
+        assert getattr(result.run, figure) == getattr(rebuilt_run, figure), figure
+
+
 # --- 5. A run killed half-way ---------------------------------------------------------------------
 
 RUNNER = """
