@@ -35,7 +35,18 @@ class NightlyRun(TenantOwnedModel):
         verbose_name = _("nightly run")
         verbose_name_plural = _("nightly runs")
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "step", "-started_at"], name="nightlyrun_tenant_step_time")]
+        indexes = [
+            models.Index(fields=["tenant", "step", "-started_at"], name="nightlyrun_tenant_step_time"),
+            # The scheduler's "is tonight's pipeline recorded" check, every 15 minutes per dealership.
+            models.Index(fields=["tenant", "step", "run_date"], name="nightlyrun_tenant_step_date"),
+            # The stale-run sweep at the start of every night and the "already running" checks: the few
+            # running records, not years of finished ones.
+            models.Index(
+                fields=["tenant", "started_at"],
+                condition=models.Q(status="running"),
+                name="nightlyrun_running",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.step} {self.run_date} {self.status}"
