@@ -41,7 +41,10 @@ Method
      is shown too); its peak RSS (VmHWM of /proc/self/status) is the process's peak memory. The
      PostgreSQL backend's memory is read from /proc when the server runs on this machine: VmHWM (peak RSS,
      which counts the shared buffers the backend touched) and RssAnon (private memory) sampled
-     every 20 ms. pandas then computes the scores for D + 1, and they are compared with the engine's.
+     every 20 ms. Then, for context: the same child process for D + 1 again (nothing is left to do;
+     the run fails if it changes a row), and the nightly pipeline for every dealership with a step
+     that does nothing (its records, advisory lock and commits alone). pandas then computes the
+     scores for D + 1, and they are compared with the engine's.
   7. The same night fanned out (`--workers`, default one per CPU, Celery's default concurrency; 1 skips
      it): on a copy of the database taken right before step 6 (CREATE DATABASE … TEMPLATE), the
      dealerships are shared among that many child processes started together (largest first, each to
