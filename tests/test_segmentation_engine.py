@@ -220,6 +220,20 @@ def _rebuilt_run(dealer: Any, run_date: date) -> Any:
     return result.run
 
 
+# scored_on says when a value last changed, so a rebuild's differs.
+REBUILT_COLUMNS = [*data.VALUE_COLUMNS, "lifecycle_stage", "relationship_class"]
+REBUILT_FIGURES = ("customers", "scored", "tier_counts", "segment_counts", "lifecycle_counts", "grid", "boundaries")
+
+
+def assert_same_as_a_rebuild(dealer: Any, run_date: date, result: RunResult) -> None:
+    """The distribution kept from run to run equals one counted from scratch, and the rows equal what
+    a first-ever run on the same rows would write."""
+    rebuilt_run = _rebuilt_run(dealer, run_date)
+    for figure in REBUILT_FIGURES:
+        assert getattr(result.run, figure) == getattr(rebuilt_run, figure), figure
+    assert_same(_rebuilt_from_scratch(dealer, run_date), values_of(dealer), columns=REBUILT_COLUMNS)
+
+
 def test_incremental_runs_equal_a_full_rebuild(dealer_a, in_tenant):
     manager = dealer_a.manager
     with in_tenant(dealer_a):
@@ -301,18 +315,11 @@ def test_incremental_runs_equal_a_full_rebuild(dealer_a, in_tenant):
     result = recompute(dealer_a, D2)
     assert result.incremental
     assert result.aggregates_refreshed >= len(slid)
-    incremental = values_of(dealer_a)
-    assert_same(expected, incremental)
+    assert_same(expected, values_of(dealer_a))
     with in_tenant(dealer_a):
         assert not DirtyCustomer.objects.exists()
         assert not CustomerValue.objects.filter(customer_id=duplicate).exists()
-    # The distribution kept from run to run equals one counted from scratch.
-    rebuilt_run = _rebuilt_run(dealer_a, D2)
-    for figure in ("customers", "scored", "tier_counts", "segment_counts", "lifecycle_counts", "grid", "boundaries"):
-        assert getattr(result.run, figure) == getattr(rebuilt_run, figure), figure
-    # … and what a first-ever run would write (scored_on says when a value last changed, so it differs).
-    columns = [*data.VALUE_COLUMNS, "lifecycle_stage", "relationship_class"]
-    assert_same(_rebuilt_from_scratch(dealer_a, D2), incremental, columns=columns)
+    assert_same_as_a_rebuild(dealer_a, D2, result)
 
     # A shorter window (the start jumps forward two years), then a run dated back (it moves back).
     with in_tenant(dealer_a):
@@ -324,7 +331,7 @@ def test_incremental_runs_equal_a_full_rebuild(dealer_a, in_tenant):
     expected = expect(dealer_a, back)
     recompute(dealer_a, back)
     assert_same(expected, values_of(dealer_a))
-    assert_same(_rebuilt_from_scratch(dealer_a, back), values_of(dealer_a), columns=columns)
+    assert_same(_rebuilt_from_scratch(dealer_a, back), values_of(dealer_a), columns=REBUILT_COLUMNS)
 
 
 def test_recency_edges_that_move_to_older_dates_are_walked_down_to_the_same_result_as_a_rebuild(dealer_a, in_tenant):
@@ -344,11 +351,7 @@ def test_recency_edges_that_move_to_older_dates_are_walked_down_to_the_same_resu
     new_edges = [date.fromisoformat(e) for e in result.run.boundaries["scores"]["recency"]]
     assert all(new < old for new, old in zip(new_edges, old_edges, strict=True)), (old_edges, new_edges)
     assert_same(expect(dealer_a, D1 + timedelta(days=1)), values_of(dealer_a))
-    columns = [*data.VALUE_COLUMNS, "lifecycle_stage", "relationship_class"]
-    assert_same(_rebuilt_from_scratch(dealer_a, D1 + timedelta(days=1)), values_of(dealer_a), columns=columns)
-    rebuilt_run = _rebuilt_run(dealer_a, D1 + timedelta(days=1))
-    for figure in ("customers", "scored", "tier_counts", "segment_counts", "lifecycle_counts", "grid", "boundaries"):
-        assert getattr(result.run, figure) == getattr(rebuilt_run, figure), figure
+    assert_same_as_a_rebuild(dealer_a, D1 + timedelta(days=1), result)
 
 
 # --- 5. A run killed half-way ---------------------------------------------------------------------
