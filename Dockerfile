@@ -9,7 +9,7 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    DJANGO_SETTINGS_MODULE=crm.settings.production
+    DJANGO_SETTINGS_MODULE=config.settings.production
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gettext postgresql-client \
@@ -32,4 +32,4 @@ RUN DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:63
 USER crm
 
 EXPOSE 8000
-CMD ["gunicorn", "crm.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The local PostgreSQL's port is derived from this checkout's path, so two clones on one
 # machine never collide (54000-54899). Override with PGPORT=….
-# (crm/settings/base.py computes the same port, so manage.py finds the local cluster unaided.)
+# (config/settings/base.py computes the same port, so manage.py finds the local cluster unaided.)
 PGPORT ?= $(shell $(PYTHON) -c 'import zlib; print(54000 + zlib.crc32(b"$(CURDIR)") % 900)')
 
 ifeq ($(strip $(DATABASE_URL)),)
@@ -100,10 +100,10 @@ format: venv
 
 # With no REDIS_URL, the worker and beat use the machine's Redis or a project-local one.
 worker: migrate
-	REDIS_URL="$${REDIS_URL:-$$(scripts/devredis.sh url)}" $(VENV)/bin/celery -A crm worker --loglevel=INFO
+	REDIS_URL="$${REDIS_URL:-$$(scripts/devredis.sh url)}" $(VENV)/bin/celery -A config worker --loglevel=INFO
 
 beat: migrate
-	REDIS_URL="$${REDIS_URL:-$$(scripts/devredis.sh url)}" $(VENV)/bin/celery -A crm beat --loglevel=INFO --schedule=.run/celerybeat-schedule
+	REDIS_URL="$${REDIS_URL:-$$(scripts/devredis.sh url)}" $(VENV)/bin/celery -A config beat --loglevel=INFO --schedule=.run/celerybeat-schedule
 
 # `make bench BENCH=segmentation` runs benchmarks/bench_segmentation.py alone.
 BENCH ?= *

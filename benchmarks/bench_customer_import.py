@@ -79,7 +79,7 @@ def _env(tmp: Path) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": _url("DATABASE_URL", BENCH_DB),
         "DATABASE_OWNER_URL": _url("DATABASE_OWNER_URL", BENCH_DB),
-        "DJANGO_SETTINGS_MODULE": "crm.settings.dev",
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
         "DEBUG": "False",
         "DB_CONN_MAX_AGE": "0",
         "MEDIA_ROOT": str(tmp / "media"),

@@ -10,7 +10,7 @@ Method
      case) and 100 sales consultants who own 2,000 customers each (one of them is measured too).
      A sample of the rows is checked with the application's own validators, then VACUUM ANALYZE.
   3. Starts gunicorn (2 sync workers) as the application role under row-level security, with
-     persistent database connections (DB_CONN_MAX_AGE=60) and DEBUG=False, on crm.settings.dev plus
+     persistent database connections (DB_CONN_MAX_AGE=60) and DEBUG=False, on config.settings.dev plus
      one override written to a temporary directory: STATIC_ROOT, so that `collectstatic` fills a
      throwaway directory and pages resolve static files from the manifest as in production.
      The per-user API rate limit is raised so the floor's requests are not throttled.
@@ -133,14 +133,14 @@ def _create_and_migrate() -> None:
         **os.environ,
         "DATABASE_URL": _url("DATABASE_URL", BENCH_DB),
         "DATABASE_OWNER_URL": _url("DATABASE_OWNER_URL", BENCH_DB),
-        "DJANGO_SETTINGS_MODULE": "crm.settings.dev",
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def _django_setup() -> None:
     """Django in this process, only to hash the password and to run the model validators."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "crm.settings.dev"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
     os.environ["DATABASE_URL"] = _url("DATABASE_URL", BENCH_DB)
     os.environ["DATABASE_OWNER_URL"] = _url("DATABASE_OWNER_URL", BENCH_DB)
     sys.path.insert(0, str(ROOT))
@@ -345,7 +345,7 @@ def _server_env(settings_dir: str) -> dict[str, str]:
 
 def _start_gunicorn(settings_dir: str, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     Path(settings_dir, "crm_bench_search_settings.py").write_text(
-        f"from crm.settings.dev import *  # noqa: F403\n\nSTATIC_ROOT = {str(Path(settings_dir, 'static'))!r}\n"
+        f"from config.settings.dev import *  # noqa: F403\n\nSTATIC_ROOT = {str(Path(settings_dir, 'static'))!r}\n"
     )
     env = _server_env(settings_dir)
     subprocess.run(
@@ -353,7 +353,7 @@ def _start_gunicorn(settings_dir: str, log_path: Path) -> tuple[subprocess.Popen
     )
     port = _free_port()
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    command = [str(gunicorn), "crm.wsgi:application", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    command = [str(gunicorn), "config.wsgi:application", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
     with log_path.open("wb") as log:
         process = subprocess.Popen([*command, "--log-level", "warning"], cwd=ROOT, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60

@@ -577,7 +577,7 @@ def child_nightly(run_date: date) -> dict[str, Any]:
     from crm.tenancy.context import require_tenant_id
     from crm.tenancy.models import Tenant
 
-    missing = set(NIGHT_STEPS) - {s.name for s in nightly_steps()}
+    missing = set(NIGHT_STEPS) - {s.name for s in nightly_steps.contributions()}
     if missing:
         raise SystemExit(f"Nightly steps not registered: {sorted(missing)}")
     refreshes: dict[int, dict[str, Any]] = {}
@@ -887,7 +887,7 @@ def _pages_env(settings_dir: str) -> dict[str, str]:
 def pages(tenant_id: int, consultant: int, today: date, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-dashboards-") as settings_dir:
         Path(settings_dir, "crm_bench_dashboards_settings.py").write_text(
-            f"from crm.settings.dev import *  # noqa: F403\n\nSTATIC_ROOT = {str(Path(settings_dir, 'static'))!r}\n"
+            f"from config.settings.dev import *  # noqa: F403\n\nSTATIC_ROOT = {str(Path(settings_dir, 'static'))!r}\n"
         )
         env = _pages_env(settings_dir)
         subprocess.run(

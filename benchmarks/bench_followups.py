@@ -540,7 +540,7 @@ def child_schedule(run_date: date) -> dict[str, Any]:
     from crm.core.nightly import nightly_run_tenant, nightly_steps
     from crm.tenancy.models import Tenant
 
-    if STEP not in {s.name for s in nightly_steps()}:
+    if STEP not in {s.name for s in nightly_steps.contributions()}:
         raise SystemExit(f"The nightly step {STEP} is not registered.")
     totals: dict[str, float] = {}
     per_tenant: list[tuple[int, float, int, dict[str, int]]] = []  # (tenant, seconds, created, ms per phase)

@@ -143,7 +143,7 @@ def _env(db: str = BENCH_DB) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": _url("DATABASE_URL", db),
         "DATABASE_OWNER_URL": _url("DATABASE_OWNER_URL", db),
-        "DJANGO_SETTINGS_MODULE": "crm.settings.dev",
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
         "DEBUG": "False",  # DEBUG keeps every query in memory
         "DB_CONN_MAX_AGE": "0",
     }
@@ -654,12 +654,13 @@ def child_engine(run_date: date, only_tenants: list[int] | None = None, step: st
 
     import segmentation.nightly
     from crm.core.models import NightlyRun
-    from crm.core.nightly import nightly_run_tenant, nightly_step
+    from crm.core.nightly import NightlyStep, nightly_run_tenant, nightly_steps
     from crm.tenancy.models import Tenant
 
-    @nightly_step(EMPTY_STEP, order=0)
     def empty_step(*, tenant_id: int, run_date: date, trigger: str = "") -> int:
         return 0
+
+    nightly_steps.register(NightlyStep(name=EMPTY_STEP, run=empty_step))
 
     phases: dict[str, float] = {}
     aggregates: list[tuple[float, int, int]] = []  # (seconds, tenant, customers re-aggregated)

@@ -39,7 +39,7 @@ def _setup() -> tuple[str, str]:
         **os.environ,
         "DATABASE_URL": _url("DATABASE_URL", BENCH_DB),
         "DATABASE_OWNER_URL": _url("DATABASE_OWNER_URL", BENCH_DB),
-        "DJANGO_SETTINGS_MODULE": "crm.settings.dev",
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     owner, app = _url("DATABASE_OWNER_URL", BENCH_DB), _url("DATABASE_URL", BENCH_DB)

@@ -6,9 +6,3 @@ class ComplaintsConfig(AppConfig):
     name = "complaints"
     verbose_name = _("Complaints")
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from complaints import customer_views
-        from customers.records import MERGE_HOOKS
-
-        MERGE_HOOKS.append(customer_views.tickets_merge)

@@ -1,4 +1,5 @@
-"""Complaints on the customer page: timeline entries (opened, closed) and moving tickets on merge."""
+"""Complaints on the customer page: timeline entries (opened, closed) and moving tickets on merge
+(contributed in hooks.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from django.utils.translation import gettext as _
 from complaints.models import Ticket
 from complaints.selectors import ticket_visible_to
 from crm.tenancy.models import Membership
-from customers.timeline import TimelineEntry, timeline_source
+from customers.timeline import TimelineEntry
 
 
-@timeline_source("complaints")
 def complaint_entries(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
     """Tickets about this customer that the viewer may open (their own or all, by role)."""
     if not (viewer.can("complaints.view_all") or viewer.can("complaints.work")):

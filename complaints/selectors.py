@@ -86,6 +86,16 @@ def queue_counts(*, viewer: Membership, now: datetime | None = None) -> dict[str
     return {queue: ticket_queue(viewer=viewer, filters=TicketFilters(queue=queue), now=now).count() for queue in QUEUES}
 
 
+def complaint_home_cards(*, viewer: Membership) -> dict[str, Any] | None:
+    """The home page's complaint figures: the viewer's open tickets and the overdue ones."""
+    if not (viewer.can("complaints.work") or viewer.can("complaints.view_all")):
+        return None
+    return {
+        "mine": ticket_queue(viewer=viewer, filters=TicketFilters(queue="mine")).count(),
+        "breached": ticket_queue(viewer=viewer, filters=TicketFilters(queue="breached")).count(),
+    }
+
+
 def ticket_events(*, ticket: Ticket) -> QuerySet[TicketEvent]:
     return TicketEvent.objects.filter(ticket=ticket).select_related("actor__user").order_by("created_at", "id")
 

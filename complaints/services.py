@@ -39,6 +39,7 @@ from complaints.models import (
 )
 from complaints.uploads import check_upload
 from crm.core.errors import ApplicationError, NotAllowed
+from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.notifications import notify
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import Membership, Role, Tenant
@@ -68,20 +69,29 @@ DEFAULT_CATEGORIES = (
 )
 
 # --- The closed loop -------------------------------------------------------------------------------
-# Surveys and follow-ups register here (fn(ticket) called after the closing commits). Until they
-# exist, the ticket itself carries the follow-up due date, and the queue lists it when it is due.
-TICKET_CLOSED_HOOKS: list[Callable[[Ticket], None]] = []
+# Other apps act on a closed ticket (a survey, compensation points): each handler is called after the
+# closing commits, in its own transaction; one that fails is logged and does not stop the others.
 
 
-def _run_closed_hooks(ticket_id: int, tenant_id: int) -> None:
+@dataclass(frozen=True, kw_only=True)
+class TicketClosedHandler(Contribution):
+    handle: Callable[[Ticket], None]
+
+
+ticket_closed_handlers: ExtensionPoint[TicketClosedHandler] = ExtensionPoint(
+    "complaints.ticket_closed_handlers", TicketClosedHandler
+)
+
+
+def _run_closed_handlers(ticket_id: int, tenant_id: int) -> None:
     from crm.tenancy.context import tenant_context
 
-    for hook in TICKET_CLOSED_HOOKS:
+    for handler in ticket_closed_handlers.contributions():
         try:
             with tenant_context(tenant_id):
-                hook(Ticket.objects.get(pk=ticket_id))
+                handler.handle(Ticket.objects.get(pk=ticket_id))
         except Exception:
-            logger.exception("ticket closed hook %r failed for ticket %s", hook, ticket_id)
+            logger.exception("ticket closed handler %s failed for ticket %s", handler.name, ticket_id)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------
@@ -321,7 +331,7 @@ def ticket_advance(
     if to_status == Status.CLOSED:
         tenant_id = ticket.tenant_id
         ticket_id = ticket.pk
-        transaction.on_commit(lambda: _run_closed_hooks(ticket_id, tenant_id))
+        transaction.on_commit(lambda: _run_closed_handlers(ticket_id, tenant_id))
     return ticket
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError, NotAllowed
+from crm.core.extensions import Contribution, ExtensionPoint
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.models import AuditAction, Membership
 from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
@@ -403,8 +406,15 @@ def orders_bulk_upsert(*, actor: Membership, items: list[dict[str, Any]]) -> lis
 
 # --- Merging duplicates -----------------------------------------------------------------------
 
-# Other apps that keep rows per customer register a function moving them: fn(survivor, duplicate).
-MERGE_HOOKS: list[Any] = []
+
+@dataclass(frozen=True, kw_only=True)
+class MergeHandler(Contribution):
+    """An app that keeps rows per customer moves them: merge(*, survivor, duplicate) -> {label: count}."""
+
+    merge: Callable[..., dict[str, int] | None]
+
+
+merge_handlers: ExtensionPoint[MergeHandler] = ExtensionPoint("customers.merge_handlers", MergeHandler)
 
 FILL_BLANKS = (
     "mobile",
@@ -439,8 +449,8 @@ def customer_merge(
         "touchpoints": Touchpoint.objects.filter(customer=duplicate).update(customer=survivor),
         "ownerships": VehicleOwnership.objects.filter(customer=duplicate).update(customer=survivor),
     }
-    for hook in MERGE_HOOKS:
-        moved.update(hook(survivor=survivor, duplicate=duplicate) or {})
+    for handler in merge_handlers.contributions():
+        moved.update(handler.merge(survivor=survivor, duplicate=duplicate) or {})
     snapshot = {f: str(getattr(duplicate, f)) for f in ("name", "external_id", "owner_id", "created_at")}
     dup_external_id = duplicate.external_id
     duplicate.external_id = ""  # frees the unique DMS id for the survivor when it has none

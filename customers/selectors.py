@@ -155,6 +155,13 @@ def customer_count_owned_by(*, membership: Membership) -> int:
     return Customer.objects.filter(owner=membership).count()
 
 
+def customer_home_card(*, viewer: Membership) -> dict[str, Any] | None:
+    """The home page's customer count: the dealership's or the viewer's own book, by role."""
+    if not (viewer.can("customers.view_all") or viewer.can("customers.view_own")):
+        return None
+    return {"customer_count": customer_visible_to(viewer=viewer).count()}
+
+
 def customer_find_duplicates(*, mobile: str = "", vin: str = "", exclude_id: int | None = None) -> list[Customer]:
     """Possible duplicates of a new or edited record: same mobile, or owns the same VIN."""
     condition = Q()

@@ -1,14 +1,13 @@
 """The customer timeline: one list of everything that happened with a customer.
 
-Extension point for other apps. An app adds its entries by registering a source once, e.g. in
-its AppConfig.ready():
+The extension point `timeline_sources` (see crm/core/extensions.py). An app adds its entries by
+registering a source in its hooks.py:
 
-    from customers.timeline import TimelineEntry, timeline_source
-
-    @timeline_source("complaints")
     def complaint_entries(*, customer, viewer, limit):
         for ticket in Ticket.objects.filter(customer=customer).order_by("-opened_at")[:limit]:
             yield TimelineEntry(at=ticket.opened_at, kind="complaint", title=..., detail=..., url=...)
+
+    timeline_sources.register(TimelineSource(name="complaints", entries=complaint_entries))
 
 A source receives the customer (already checked as visible to `viewer`) and returns at most
 `limit` of its newest entries; the timeline merges all sources newest first.
@@ -26,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.core.extensions import Contribution, ExtensionPoint
 from crm.tenancy.models import Membership
 
 
@@ -39,16 +39,12 @@ class TimelineEntry:
     staff: str = ""
 
 
-TimelineSource = Callable[..., Iterable[TimelineEntry]]
-_sources: dict[str, TimelineSource] = {}
+@dataclass(frozen=True, kw_only=True)
+class TimelineSource(Contribution):
+    entries: Callable[..., Iterable[TimelineEntry]]
 
 
-def timeline_source(name: str) -> Callable[[TimelineSource], TimelineSource]:
-    def register(fn: TimelineSource) -> TimelineSource:
-        _sources[name] = fn
-        return fn
-
-    return register
+timeline_sources: ExtensionPoint[TimelineSource] = ExtensionPoint("customers.timeline_sources", TimelineSource)
 
 
 def _at(day: date) -> datetime:
@@ -56,15 +52,17 @@ def _at(day: date) -> datetime:
 
 
 def customer_timeline(*, customer: Any, viewer: Membership, limit: int = 100) -> list[TimelineEntry]:
-    streams = [list(source(customer=customer, viewer=viewer, limit=limit)) for source in _sources.values()]
+    streams = [
+        list(source.entries(customer=customer, viewer=viewer, limit=limit))
+        for source in timeline_sources.contributions()
+    ]
     merged = heapq.merge(
         *[sorted(s, key=lambda e: e.at, reverse=True) for s in streams], key=lambda e: e.at, reverse=True
     )
     return list(merged)[:limit]
 
 
-@timeline_source("touchpoints")
-def _touchpoints(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
+def touchpoint_entries(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
     for tp in customer.touchpoints.select_related("staff__user", "vehicle").order_by("-occurred_at")[:limit]:
         yield TimelineEntry(
             at=tp.occurred_at,
@@ -75,8 +73,7 @@ def _touchpoints(*, customer: Any, viewer: Membership, limit: int) -> Iterable[T
         )
 
 
-@timeline_source("orders")
-def _orders(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
+def order_entries(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
     for order in customer.orders.select_related("vehicle", "staff__user").order_by("-ordered_on", "-id")[:limit]:
         status = "" if order.status == order.Status.COMPLETED else f" ({order.get_status_display()})"
         yield TimelineEntry(
@@ -88,8 +85,7 @@ def _orders(*, customer: Any, viewer: Membership, limit: int) -> Iterable[Timeli
         )
 
 
-@timeline_source("ownership")
-def _ownership(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
+def ownership_entries(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
     for own in customer.vehicle_ownerships.select_related("vehicle").order_by("-started_on")[:limit]:
         yield TimelineEntry(
             at=_at(own.started_on),

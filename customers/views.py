@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.core.errors import ApplicationError
+from crm.core.extensions import fragments_shown
 from crm.core.forms import form_errors_from
 from crm.core.paging import page_of
 from crm.tenancy.audit import RequestMeta
@@ -92,7 +93,7 @@ def _detail_context(viewer: Membership, customer: Customer, **extra: Any) -> dic
         "can_flag": viewer.can("customers.list_flag"),
         "vehicles": [(v, readings.get(v.pk, [])[:5]) for v in vehicles],
         "timeline": customer_timeline(customer=customer, viewer=viewer, limit=100),
-        "panels": customer_panels(customer=customer, viewer=viewer),
+        "panels": fragments_shown(customer_panels, customer=customer, viewer=viewer),
         "quality_issues": [quality_issue_label(code) for code in customer.quality_issues],
         "touchpoint_form": TouchpointForm(),
         "flag_form": ListFlagForm(initial={"flag": customer.list_flag, "reason": customer.list_reason}),

@@ -45,6 +45,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.sql import fetch_dicts
 from crm.tenancy.context import require_tenant_id
 from customers.models import LifecycleStage, Order, RelationshipClass
@@ -74,21 +75,26 @@ def segment_of(r: int, f: int, m: int) -> Segment:
 
 
 # --- Signals from other apps --------------------------------------------------------------------
-# Surveys, complaints and loyalty add lifecycle signals by registering a SQL query that returns
-# (customer_id bigint, satisfied boolean, dissatisfied boolean, referrals integer) rows for the
-# dealership %(tenant)s (and may use %(run_date)s). A customer counts as satisfied when some source
-# says satisfied and none says dissatisfied; referrals are summed.
-_signal_sources: dict[str, str] = {}
+# Surveys, complaints and loyalty may add lifecycle signals through the extension point
+# `lifecycle_signals`: a SQL query that returns (customer_id bigint, satisfied boolean, dissatisfied
+# boolean, referrals integer) rows for the dealership %(tenant)s (and may use %(run_date)s). A
+# customer counts as satisfied when some source says satisfied and none says dissatisfied;
+# referrals are summed.
 
 
-def lifecycle_signal(name: str, sql: str) -> None:
-    _signal_sources[name] = sql
+@dataclass(frozen=True, kw_only=True)
+class LifecycleSignal(Contribution):
+    sql: str
+
+
+lifecycle_signals: ExtensionPoint[LifecycleSignal] = ExtensionPoint("segmentation.lifecycle_signals", LifecycleSignal)
 
 
 def _signals_sql() -> str:
-    if not _signal_sources:
+    signals = lifecycle_signals.contributions()
+    if not signals:
         return "SELECT NULL::bigint AS customer_id, false AS sat, false AS dis, 0::bigint AS refs WHERE false"
-    union = "\nUNION ALL\n".join(f"({sql})" for sql in _signal_sources.values())
+    union = "\nUNION ALL\n".join(f"({signal.sql})" for signal in signals)
     return f"""
         SELECT x.customer_id, bool_or(coalesce(x.satisfied, false)) AS sat,
                bool_or(coalesce(x.dissatisfied, false)) AS dis, sum(coalesce(x.referrals, 0))::bigint AS refs
@@ -192,7 +198,7 @@ def _fingerprint(settings: SegmentationSettings) -> str:
             settings.lost_after_days,
             settings.loyal_min_orders,
             settings.window_months,
-            sorted(_signal_sources),
+            [signal.name for signal in lifecycle_signals.contributions()],
         ]
     )
 

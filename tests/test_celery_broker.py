@@ -13,7 +13,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from django.db import connection
 
-from crm.celery import app
+from config.celery import app
 from crm.core.tasks import ping_task, tenant_probe_task
 from tests.conftest import build_dealership
 
@@ -39,7 +39,7 @@ def worker():  # type: ignore[no-untyped-def]
     database = urlparse(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"])
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm.settings.test",
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "CRM_TEST_BROKER_URL": broker,
         "DATABASE_URL": urlunparse(database),
     }

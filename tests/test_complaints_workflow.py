@@ -141,16 +141,14 @@ def test_closing_needs_cause_resolution_and_compensation_details(dealer, in_tena
 
 def test_closing_runs_the_closed_loop_hooks_after_commit(dealer, in_tenant, clock, django_capture_on_commit_callbacks):
     seen: list[str] = []
-    services.TICKET_CLOSED_HOOKS.append(lambda ticket: seen.append(ticket.number))
-    try:
-        with in_tenant(dealer):
-            ticket = open_ticket(dealer)
-            for step in STEPS:
-                ticket = services.ticket_advance(actor=dealer.agent, ticket=ticket, to_status=step)
-            with django_capture_on_commit_callbacks(execute=True):
-                services.ticket_advance(actor=dealer.agent, ticket=ticket, to_status=Status.CLOSED, closing=CLOSING)
-    finally:
-        services.TICKET_CLOSED_HOOKS.pop()
+    handlers = services.ticket_closed_handlers
+    test_handler = services.TicketClosedHandler(name="test.seen", handle=lambda ticket: seen.append(ticket.number))
+    with handlers.replaced(*handlers.contributions(), test_handler), in_tenant(dealer):
+        ticket = open_ticket(dealer)
+        for step in STEPS:
+            ticket = services.ticket_advance(actor=dealer.agent, ticket=ticket, to_status=step)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.ticket_advance(actor=dealer.agent, ticket=ticket, to_status=Status.CLOSED, closing=CLOSING)
     assert seen == [ticket.number]
 
 

@@ -373,21 +373,19 @@ def test_the_snapshot_is_one_row_per_day_and_is_overwritten(dealer_a, in_tenant)
 
 
 def test_the_step_is_found_by_the_nightly_pipeline():
-    assert "customers.data_quality" in [step.name for step in nightly_steps()]
+    assert "customers.data_quality" in [step.name for step in nightly_steps.contributions()]
 
 
 def test_the_nightly_step_rescores_and_writes_the_snapshot(dealer_a, dealer_b, in_tenant, monkeypatch):
-    # registered explicitly, so this test does not depend on which test triggered autodiscovery
-    monkeypatch.setitem(
-        nightly._registry,
-        "customers.data_quality",
-        nightly.NightlyStep(name="customers.data_quality", order=50, run=data_quality_recompute),
-    )
     with in_tenant(dealer_a):
         customer = complete(address="")
-    runs = nightly_run_tenant(
-        tenant_id=dealer_a.tenant.pk, trigger="command", run_date=date(2026, 11, 23), only=["customers.data_quality"]
-    )
+    with nightly.nightly_steps.replaced(nightly.NightlyStep(name="customers.data_quality", run=data_quality_recompute)):
+        runs = nightly_run_tenant(
+            tenant_id=dealer_a.tenant.pk,
+            trigger="command",
+            run_date=date(2026, 11, 23),
+            only=["customers.data_quality"],
+        )
     assert [(r.step, r.status, r.rows) for r in runs] == [("customers.data_quality", "succeeded", 3)]
     with in_tenant(dealer_a):
         assert scored(customer) == (90, ["missing_address"])

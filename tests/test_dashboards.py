@@ -822,7 +822,7 @@ def test_re_running_an_earlier_night_keeps_the_spend_of_later_days(books):
 def test_the_nightly_pipeline_runs_the_dashboard_step_last(books):
     from crm.core.nightly import nightly_run_tenant, nightly_steps
 
-    names = [s.name for s in nightly_steps()]
+    names = [s.name for s in nightly_steps.contributions()]
     assert names[-1] == "dashboards.figures"
     assert names.index("segmentation.rfm") < names.index("customers.data_quality") < names.index("dashboards.figures")
     shop = books

@@ -58,11 +58,9 @@ def test_consultants_cannot_open_dealership_settings_or_nightly_runs(dealer_a, w
 
 
 def test_a_manager_starts_a_run_and_sees_it(dealer_a, web, in_tenant, django_capture_on_commit_callbacks, monkeypatch):
-    nightly.nightly_steps()  # discover first, so discovery does not refill the emptied registry
-    monkeypatch.setattr(nightly, "_registry", {})
-    nightly.nightly_step("test.page", order=1)(lambda *, tenant_id, run_date, trigger: 5)
+    page_step = nightly.NightlyStep(name="test.page", run=lambda *, tenant_id, run_date, trigger: 5)
     client = web(dealer_a.manager)
-    with django_capture_on_commit_callbacks(execute=True):
+    with nightly.nightly_steps.replaced(page_step), django_capture_on_commit_callbacks(execute=True):
         assert client.post("/settings/nightly/").status_code == 302
     with in_tenant(dealer_a):
         assert NightlyRun.objects.get(step="test.page").rows == 5

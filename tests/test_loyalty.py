@@ -425,9 +425,12 @@ def test_a_new_dealership_gets_a_working_programme(dealer):
 def test_the_nightly_steps_are_registered_in_order():
     from crm.core.nightly import nightly_steps
 
-    order = {s.name: s.order for s in nightly_steps()}
+    order = {s.name: position for position, s in enumerate(nightly_steps.contributions())}
     assert order["loyalty.earn"] < order["loyalty.points_expiry"] < order["loyalty.levels"] < order["loyalty.care"]
-    assert order["loyalty.points_expiry"] == 30 and order["loyalty.levels"] == 35 and order["loyalty.care"] == 70
+    # the dependencies that put them there (they replace the order numbers 25, 30, 35 and 70)
+    after = {s.name: s.after for s in nightly_steps.contributions()}
+    assert after["loyalty.points_expiry"] == ("loyalty.earn",) and after["loyalty.levels"] == ("loyalty.points_expiry",)
+    assert after["loyalty.care"] == ("loyalty.levels",)
 
 
 def test_orders_of_a_programme_that_is_paused_earn_nothing(dealer):

@@ -11,24 +11,28 @@ from django.utils import timezone
 
 from crm.core import nightly
 from crm.core.models import NightlyRun
-from crm.core.nightly import nightly_run_tenant, nightly_step, tenants_due_tonight
+from crm.core.nightly import NightlyStep, nightly_run_tenant, tenants_due_tonight
 from customers.models import Customer
 
 
 @pytest.fixture
 def steps():  # type: ignore[no-untyped-def]
-    nightly.nightly_steps()  # discover the apps' steps first, so none lands in the emptied registry
-    saved = dict(nightly._registry)
-    nightly._registry.clear()
-    yield nightly._registry
-    nightly._registry.clear()
-    nightly._registry.update(saved)
+    with nightly.nightly_steps.replaced():  # only the steps a test registers
+        yield nightly.nightly_steps
+
+
+def nightly_step(name: str, *, after: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    def register(fn):  # type: ignore[no-untyped-def]
+        nightly.nightly_steps.register(NightlyStep(name=name, after=after, run=fn))
+        return fn
+
+    return register
 
 
 def test_each_step_runs_for_its_tenant_and_is_recorded(dealer_a, dealer_b, steps, in_tenant):
     seen = []
 
-    @nightly_step("test.count", order=1)
+    @nightly_step("test.count")
     def count(*, tenant_id: int, run_date: date, trigger: str) -> int:
         seen.append((tenant_id, run_date))
         return Customer.objects.count()
@@ -44,12 +48,12 @@ def test_each_step_runs_for_its_tenant_and_is_recorded(dealer_a, dealer_b, steps
 
 
 def test_a_failing_step_is_recorded_and_the_next_step_still_runs(dealer_a, steps):
-    @nightly_step("test.boom", order=1)
+    @nightly_step("test.boom")
     def boom(*, tenant_id: int, run_date: date, trigger: str) -> int:
         Customer.objects.update(name="half-written")
         raise RuntimeError("disk full")
 
-    @nightly_step("test.after", order=2)
+    @nightly_step("test.after", after=("test.boom",))
     def after(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return Customer.objects.filter(name="half-written").count()
 
@@ -60,7 +64,7 @@ def test_a_failing_step_is_recorded_and_the_next_step_still_runs(dealer_a, steps
 
 
 def test_a_step_already_running_for_the_tenant_is_skipped(dealer_a, steps, owner_cursor):
-    @nightly_step("test.slow", order=1)
+    @nightly_step("test.slow")
     def slow(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return 1
 
@@ -98,7 +102,7 @@ def test_the_fan_out_picks_dealerships_at_their_local_night(dealer_a, dealer_b, 
 def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatch, steps, in_tenant):
     from crm.core.tasks import nightly_fan_out_task
 
-    @nightly_step("test.one", order=1)
+    @nightly_step("test.one")
     def one(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return 7
 
@@ -114,7 +118,7 @@ def test_the_fan_out_task_queues_one_run_per_due_dealership(dealer_a, monkeypatc
 
 
 def test_run_nightly_command(dealer_a, steps, capsys):
-    @nightly_step("test.cmd", order=1)
+    @nightly_step("test.cmd")
     def cmd(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return 3
 
@@ -141,14 +145,14 @@ def test_a_failed_step_is_retried_alone_with_the_same_date(dealer_a, steps, in_t
 
     calls: list[tuple[str, date]] = []
 
-    @nightly_step("test.flaky", order=1)
+    @nightly_step("test.flaky")
     def flaky(*, tenant_id: int, run_date: date, trigger: str) -> int:
         calls.append(("flaky", run_date))
         if len([c for c in calls if c[0] == "flaky"]) < 3:
             raise RuntimeError("deadlock detected")
         return 7
 
-    @nightly_step("test.steady", order=2)
+    @nightly_step("test.steady", after=("test.flaky",))
     def steady(*, tenant_id: int, run_date: date, trigger: str) -> int:
         calls.append(("steady", run_date))
         return 1
@@ -169,7 +173,7 @@ def test_a_failed_step_is_retried_alone_with_the_same_date(dealer_a, steps, in_t
 def test_a_step_that_keeps_failing_stops_after_three_retries(dealer_a, steps, in_tenant, queued_like_a_worker):
     from crm.core.tasks import STEP_RETRIES, nightly_tenant_task
 
-    @nightly_step("test.broken", order=1)
+    @nightly_step("test.broken")
     def broken(*, tenant_id: int, run_date: date, trigger: str) -> int:
         raise RuntimeError("bad data")
 
@@ -182,7 +186,7 @@ def test_a_step_that_keeps_failing_stops_after_three_retries(dealer_a, steps, in
 def test_in_process_runs_record_the_failure_without_retrying(dealer_a, steps, in_tenant):
     from crm.core.tasks import nightly_tenant_task
 
-    @nightly_step("test.broken", order=1)
+    @nightly_step("test.broken")
     def broken(*, tenant_id: int, run_date: date, trigger: str) -> int:
         raise RuntimeError("bad data")
 
@@ -196,13 +200,13 @@ def test_a_step_failing_at_commit_is_recorded_as_failed_and_the_pipeline_goes_on
     """A deferred constraint fails at the step transaction's commit, after the step returned and its
     record was closed as succeeded inside that transaction: the records say what really happened."""
 
-    @nightly_step("test.bad_reference", order=1)
+    @nightly_step("test.bad_reference")
     def bad_reference(*, tenant_id: int, run_date: date, trigger: str) -> int:
         with connection.cursor() as cursor:  # raw SQL: past the ORM's own tenant check
             cursor.execute("UPDATE customers_customer SET merged_into_id = 2000000000")  # checked at commit
             return int(cursor.rowcount)
 
-    @nightly_step("test.after", order=2)
+    @nightly_step("test.after", after=("test.bad_reference",))
     def after(*, tenant_id: int, run_date: date, trigger: str) -> int:
         return Customer.objects.filter(merged_into__isnull=True).count()
 

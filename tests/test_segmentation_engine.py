@@ -431,7 +431,7 @@ def test_a_run_killed_half_way_leaves_the_previous_results_and_the_next_run_appl
     assert len(before["dirty"]) == 12
 
     database = urlparse(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"])
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings.test", "DATABASE_URL": urlunparse(database)}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": urlunparse(database)}
     blocker = _owner_connection(autocommit=False)
     process = None
     backend = None
@@ -735,41 +735,44 @@ def test_a_dealership_with_no_or_one_buyer(db, in_tenant, buyers):
     assert result.run.tier_counts == ({"exit": 1, "key": 1} if buyers else {"exit": 1})
 
 
-def test_lifecycle_signals_from_other_apps(dealer_a, in_tenant, monkeypatch):
+def test_lifecycle_signals_from_other_apps(dealer_a, in_tenant):
     """Surveys, complaints and loyalty plug in SQL: satisfied unless any source says dissatisfied;
     referrals make a customer loyal."""
     from segmentation import engine
 
-    monkeypatch.setattr(engine, "_signal_sources", {})
-    engine.lifecycle_signal(
-        "surveys",
-        """SELECT id, true, false, 0 FROM customers_customer
-            WHERE tenant_id = %(tenant)s AND external_id IN ('SIG-SAT', 'SIG-MIXED')""",
+    signals = (
+        engine.LifecycleSignal(
+            name="surveys",
+            sql="""SELECT id, true, false, 0 FROM customers_customer
+                WHERE tenant_id = %(tenant)s AND external_id IN ('SIG-SAT', 'SIG-MIXED')""",
+        ),
+        engine.LifecycleSignal(
+            name="complaints",
+            sql="""SELECT id, false, true, 0 FROM customers_customer
+                WHERE tenant_id = %(tenant)s AND external_id = 'SIG-MIXED' AND %(run_date)s::date IS NOT NULL""",
+        ),
+        engine.LifecycleSignal(
+            name="loyalty",
+            sql="SELECT id, NULL, NULL, 2 FROM customers_customer "
+            "WHERE tenant_id = %(tenant)s AND external_id = 'SIG-REF'",
+        ),
     )
-    engine.lifecycle_signal(
-        "complaints",
-        """SELECT id, false, true, 0 FROM customers_customer
-            WHERE tenant_id = %(tenant)s AND external_id = 'SIG-MIXED' AND %(run_date)s::date IS NOT NULL""",
-    )
-    engine.lifecycle_signal(
-        "loyalty",
-        "SELECT id, NULL, NULL, 2 FROM customers_customer WHERE tenant_id = %(tenant)s AND external_id = 'SIG-REF'",
-    )
-    made = {}
-    with in_tenant(dealer_a):
-        for code in ("SAT", "MIXED", "REF", "NONE"):
-            made[code] = CustomerFactory(external_id=f"SIG-{code}")
-            OrderFactory(customer=made[code], ordered_on=RUN_DATE - timedelta(days=20))
-    recompute(dealer_a, RUN_DATE)
-    with in_tenant(dealer_a):
-        stages = dict(
-            Customer.objects.filter(external_id__startswith="SIG-").values_list("external_id", "lifecycle_stage")
-        )
-        classes = dict(
-            Customer.objects.filter(external_id__startswith="SIG-").values_list("external_id", "relationship_class")
-        )
-    assert stages == {"SIG-SAT": "satisfied", "SIG-MIXED": "new", "SIG-REF": "loyal", "SIG-NONE": "new"}
-    assert classes == {"SIG-SAT": "key", "SIG-MIXED": "key", "SIG-REF": "loyal", "SIG-NONE": "key"}
+    with engine.lifecycle_signals.replaced(*signals):
+        made = {}
+        with in_tenant(dealer_a):
+            for code in ("SAT", "MIXED", "REF", "NONE"):
+                made[code] = CustomerFactory(external_id=f"SIG-{code}")
+                OrderFactory(customer=made[code], ordered_on=RUN_DATE - timedelta(days=20))
+        recompute(dealer_a, RUN_DATE)
+        with in_tenant(dealer_a):
+            stages = dict(
+                Customer.objects.filter(external_id__startswith="SIG-").values_list("external_id", "lifecycle_stage")
+            )
+            classes = dict(
+                Customer.objects.filter(external_id__startswith="SIG-").values_list("external_id", "relationship_class")
+            )
+        assert stages == {"SIG-SAT": "satisfied", "SIG-MIXED": "new", "SIG-REF": "loyal", "SIG-NONE": "new"}
+        assert classes == {"SIG-SAT": "key", "SIG-MIXED": "key", "SIG-REF": "loyal", "SIG-NONE": "key"}
 
 
 # --- 7. Tenant isolation --------------------------------------------------------------------------
@@ -808,7 +811,7 @@ def test_a_run_for_one_dealership_never_reads_or_writes_another(dealer_a, dealer
 
 
 def test_the_nightly_pipeline_runs_the_step_and_records_it(dealer_a, in_tenant):
-    assert STEP in [step.name for step in nightly_steps()]
+    assert STEP in [step.name for step in nightly_steps.contributions()]
     with in_tenant(dealer_a):
         data.populate(anchor=RUN_DATE, buyers=60, seed=9)
     expected = expect(dealer_a, RUN_DATE)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.settings import env
+from config.settings import env
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
-    "DJANGO_SETTINGS_MODULE": "crm.settings.production",
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "SECRET_KEY": "k" * 20 + "-production-secret-that-is-long-enough-0123456789",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "ALLOWED_HOSTS": "crm.example.com",
@@ -40,7 +40,7 @@ def _manage(*args: str, extra_env: dict[str, str]) -> subprocess.CompletedProces
     ],
 )
 def test_a_bad_environment_value_stops_start_up_with_a_clear_message(name, value, message):
-    result = _manage("check", extra_env={"DJANGO_SETTINGS_MODULE": "crm.settings.dev", name: value})
+    result = _manage("check", extra_env={"DJANGO_SETTINGS_MODULE": "config.settings.dev", name: value})
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -67,5 +67,5 @@ def test_env_bool_accepts_only_clear_values(monkeypatch):
 
 
 def test_a_bad_rate_limit_stops_start_up():
-    result = _manage("check", extra_env={"DJANGO_SETTINGS_MODULE": "crm.settings.dev", "API_RATE_PER_KEY": "lots"})
+    result = _manage("check", extra_env={"DJANGO_SETTINGS_MODULE": "config.settings.dev", "API_RATE_PER_KEY": "lots"})
     assert result.returncode != 0 and "API_RATE_PER_KEY='lots' is not a rate" in result.stderr

@@ -1,10 +1,12 @@
-"""The nightly pipeline: apps register steps; one run per tenant executes them in order.
+"""The nightly pipeline: apps contribute steps; one run per tenant executes them in dependency order.
 
-An app adds a step in its own `nightly.py`:
+A step is a contribution to the extension point `nightly_steps` (crm/core/extensions.py), declared
+in the app's hooks.py with the steps it must follow:
 
-    @nightly_step("segmentation.rfm", order=20)
-    def segmentation_nightly(*, tenant_id: int, run_date: date, trigger: str = "") -> int:  # rows written
-        ...
+    nightly_steps.register(NightlyStep(name="followups.schedule", after=("segmentation.rfm",), run=...))
+
+where `run(*, tenant_id: int, run_date: date, trigger: str = "") -> int` returns the rows written.
+`manage.py run_nightly --plan` prints the night's order; a cycle or an unknown name stops start-up.
 
 Each step runs in its own transaction inside `tenant_context` (both tenancy locks), guarded by
 a transaction-level advisory lock so that one step runs at most once at a time per dealership.
@@ -23,8 +25,8 @@ from datetime import date, timedelta
 
 from django.db import connection
 from django.utils import timezone
-from django.utils.module_loading import autodiscover_modules
 
+from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.models import NightlyRun
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Tenant
@@ -37,31 +39,12 @@ StepFunction = Callable[..., int]
 STALE_AFTER = timedelta(hours=6)
 
 
-@dataclass(frozen=True)
-class NightlyStep:
-    name: str
-    order: int
+@dataclass(frozen=True, kw_only=True)
+class NightlyStep(Contribution):
     run: StepFunction
 
 
-_registry: dict[str, NightlyStep] = {}
-_discovered = False
-
-
-def nightly_step(name: str, *, order: int = 100) -> Callable[[StepFunction], StepFunction]:
-    def register(fn: StepFunction) -> StepFunction:
-        _registry[name] = NightlyStep(name=name, order=order, run=fn)
-        return fn
-
-    return register
-
-
-def nightly_steps() -> list[NightlyStep]:
-    global _discovered
-    if not _discovered:
-        autodiscover_modules("nightly")
-        _discovered = True
-    return sorted(_registry.values(), key=lambda s: (s.order, s.name))
+nightly_steps: ExtensionPoint[NightlyStep] = ExtensionPoint("core.nightly_steps", NightlyStep)
 
 
 def _try_step_lock(tenant_id: int, step: str) -> bool:
@@ -99,7 +82,7 @@ def nightly_run_tenant(
     """
     tenant = Tenant.objects.get(pk=tenant_id)
     run_date = run_date or tenant_local_date(tenant)
-    steps = [step for step in nightly_steps() if not only or step.name in only]
+    steps = [step for step in nightly_steps.contributions() if not only or step.name in only]
     pipeline_started = time.monotonic()
     runs: list[NightlyRun] = []
 

@@ -10,6 +10,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError
+from crm.core.extensions import fragments_shown
+from crm.core.home import home_cards
 from crm.core.models import NightlyRun
 from crm.core.notifications import inbox, notifications_mark_read
 from crm.core.services import nightly_request_run
@@ -20,18 +22,7 @@ from crm.tenancy.models import Membership
 
 def home(request: HttpRequest) -> HttpResponse:
     membership: Membership = membership_of(request)
-    context: dict[str, object] = {}
-    if membership.can("customers.view_all") or membership.can("customers.view_own"):
-        from customers.selectors import customer_visible_to
-
-        context["customer_count"] = customer_visible_to(viewer=membership).count()
-    if membership.can("complaints.work") or membership.can("complaints.view_all"):
-        from complaints.selectors import TicketFilters, ticket_queue
-
-        context["complaints_mine"] = ticket_queue(viewer=membership, filters=TicketFilters(queue="mine")).count()
-        context["complaints_breached"] = ticket_queue(
-            viewer=membership, filters=TicketFilters(queue="breached")
-        ).count()
+    context: dict[str, object] = {"cards": fragments_shown(home_cards, viewer=membership)}
     if membership.can("nightly.run"):
         context["recent_runs"] = NightlyRun.objects.order_by("-started_at")[:5]
     return render(request, "home.html", context)

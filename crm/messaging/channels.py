@@ -16,10 +16,14 @@ import json
 import smtplib
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
 from django.core.mail import send_mail
+
+from crm.core.extensions import Contribution, ExtensionPoint
 
 
 class DeliveryError(Exception):
@@ -80,11 +84,27 @@ class HttpGatewayAdapter:
             raise DeliveryError(f"{self.name} gateway unreachable: {error}") from error
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutboxChannel(Contribution):
+    """A way out for messages whose `channel` is this contribution's name; `adapter()` builds the
+    adapter from the current settings (so a changed gateway setting applies to the next send)."""
+
+    adapter: Callable[[], ChannelAdapter]
+
+
+outbox_channels: ExtensionPoint[OutboxChannel] = ExtensionPoint("messaging.outbox_channels", OutboxChannel)
+
+
+def sms_gateway() -> ChannelAdapter:
+    return HttpGatewayAdapter(url=settings.SMS_GATEWAY_URL, token=settings.SMS_GATEWAY_TOKEN, name="SMS")
+
+
+def wechat_gateway() -> ChannelAdapter:
+    return HttpGatewayAdapter(url=settings.WECHAT_GATEWAY_URL, token=settings.WECHAT_GATEWAY_TOKEN, name="WeChat")
+
+
 def adapter_for(channel: str) -> ChannelAdapter:
-    if channel == "email":
-        return EmailAdapter()
-    if channel == "sms":
-        return HttpGatewayAdapter(url=settings.SMS_GATEWAY_URL, token=settings.SMS_GATEWAY_TOKEN, name="SMS")
-    if channel == "wechat":
-        return HttpGatewayAdapter(url=settings.WECHAT_GATEWAY_URL, token=settings.WECHAT_GATEWAY_TOKEN, name="WeChat")
-    raise PermanentDeliveryError(f"unknown channel {channel!r}")
+    registered = outbox_channels.get(channel)
+    if registered is None:
+        raise PermanentDeliveryError(f"unknown channel {channel!r}")
+    return registered.adapter()

@@ -19,6 +19,7 @@ from crm.core.errors import ApplicationError, NotAllowed
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.context import tenant_context
 from crm.tenancy.credentials import display_prefix, generate_raw_key, hash_key, parse_raw_key
+from crm.tenancy.handover import member_handovers
 from crm.tenancy.models import ApiCredential, AuditAction, Membership, Tenant
 from crm.tenancy.roles import API_SCOPES, Role
 from crm.tenancy.selectors import tenant_admin_count
@@ -212,22 +213,24 @@ def member_deactivate(
     membership: Membership,
     hand_over_to: Membership | None = None,
     meta: RequestMeta | None = None,
-) -> int:
-    """Deactivate a staff member, revoke their tokens, and optionally hand their customers over.
+) -> dict[str, int]:
+    """Deactivate a staff member, revoke their tokens, and optionally hand what they hold (every
+    `member_handovers` contribution: their customers, …) to a colleague.
 
-    Returns the number of customers handed over.
+    Returns how many records each contribution handed over, by its name.
     """
-    from customers.services import customers_reassign
-
     _require(actor, "users.manage")
     if membership.pk == actor.pk:
         raise ApplicationError(_("You cannot deactivate yourself."), code="self_deactivation")
     if not membership.is_active:
         raise ApplicationError(_("Already deactivated."), code="already_inactive")
     _guard_last_admin(membership, losing_admin=True)
-    moved = 0
+    moved: dict[str, int] = {}
     if hand_over_to is not None:
-        moved = customers_reassign(actor=actor, from_member=membership, to_member=hand_over_to, meta=meta)
+        for handover in member_handovers.contributions():
+            moved[handover.name] = handover.hand_over(
+                actor=actor, from_member=membership, to_member=hand_over_to, meta=meta
+            )
     membership.is_active = False
     membership.deactivated_at = timezone.now()
     membership.save(update_fields=["is_active", "deactivated_at"])
@@ -237,7 +240,7 @@ def member_deactivate(
         actor=actor.user,
         target=membership,
         summary=membership.display_name,
-        data={"customers_handed_over": moved, "to_membership": hand_over_to.pk if hand_over_to else None},
+        data={"handed_over": moved, "to_membership": hand_over_to.pk if hand_over_to else None},
         meta=meta,
     )
     return moved

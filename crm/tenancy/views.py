@@ -16,9 +16,9 @@ from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of, require_capability
 from crm.tenancy.filters import AuditEventFilter
 from crm.tenancy.forms import CredentialForm, DeactivateForm, DealershipSettingsForm, InviteForm, RoleForm
+from crm.tenancy.handover import member_holdings
 from crm.tenancy.models import Membership
 from crm.tenancy.roles import CAPABILITIES, Role
-from customers.selectors import customer_count_owned_by
 
 
 def _show_error(request: HttpRequest, error: ApplicationError) -> None:
@@ -97,7 +97,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                         hand_over_to=deactivate_form.cleaned_data["hand_over_to"],
                         meta=meta,
                     )
-                    messages.success(request, _("Deactivated. %(n)d customers handed over.") % {"n": moved})
+                    messages.success(request, _("Deactivated. %(n)d records handed over.") % {"n": sum(moved.values())})
                     return redirect("tenancy:member", pk=pk)
             elif action == "resend":
                 services.member_resend_invitation(
@@ -123,7 +123,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "member": membership,
             "role_form": role_form,
             "deactivate_form": deactivate_form,
-            "customer_count": customer_count_owned_by(membership=membership),
+            "holdings": member_holdings(membership=membership),
         },
     )
 

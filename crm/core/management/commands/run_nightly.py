@@ -17,8 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="Dealership code; default: every active dealership.")
         parser.add_argument("--date", help="Business date YYYY-MM-DD; default: today in each dealership's time zone.")
         parser.add_argument("--step", action="append", help="Run only this step (repeatable).")
+        parser.add_argument("--plan", action="store_true", help="Print the night's steps in order and run nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["plan"]:
+            for number, step in enumerate(nightly_steps.contributions(), start=1):
+                after = f"  (after {', '.join(step.after)})" if step.after else ""
+                self.stdout.write(f"{number:>2}. {step.name}{after}")
+            return
         tenants = Tenant.objects.filter(is_active=True).order_by("pk")
         if options["tenant"]:
             tenants = tenants.filter(code=options["tenant"])
@@ -28,7 +34,7 @@ class Command(BaseCommand):
             run_date = date.fromisoformat(options["date"]) if options["date"] else None
         except ValueError:
             raise CommandError("--date must be YYYY-MM-DD.") from None
-        steps = [s.name for s in nightly_steps()]
+        steps = [s.name for s in nightly_steps.contributions()]
         unknown = set(options["step"] or []) - set(steps)
         if unknown:
             raise CommandError(f"Unknown step(s): {', '.join(sorted(unknown))}. Known: {', '.join(steps) or 'none'}.")

@@ -38,7 +38,7 @@ urlpatterns = [
     # a survey invitation's answer page (signed, single-use link; no sign-in)
     path("s/<str:token>/", survey_public.answer, name="survey_answer"),
     path("s/<str:token>/thanks/", survey_public.thanks, name="survey_thanks"),
-    path("api/v1/", include("crm.api.urls", namespace="v1")),
+    path("api/v1/", include("config.api", namespace="v1")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 

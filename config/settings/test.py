@@ -4,8 +4,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from crm.settings.base import *  # noqa: F403
-from crm.settings.base import DATABASES
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

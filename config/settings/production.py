@@ -2,9 +2,9 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.settings.base import *  # noqa: F403
-from crm.settings.base import REDIS_URL
-from crm.settings.env import env_bool, env_int, env_str
+from config.settings.base import *  # noqa: F403
+from config.settings.base import REDIS_URL
+from config.settings.env import env_bool, env_int, env_str
 
 DEBUG = False
 SECRET_KEY = env_str("SECRET_KEY")  # required: no default in production

@@ -1,4 +1,4 @@
 """Settings are split: base (shared), dev (make demo), test (pytest) and production.
 
-DJANGO_SETTINGS_MODULE chooses one; manage.py defaults to crm.settings.dev.
+DJANGO_SETTINGS_MODULE chooses one; manage.py defaults to config.settings.dev.
 """
