@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from complaints.models import Ticket
-from crm.core.demo import DEALERSHIPS, demo_exists, seed_demo
+from config.demo import DEALERSHIPS, demo_exists, seed_demo
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Membership, Tenant
 from crm.tenancy.roles import Role

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "surveys",
     "followups",
     "dashboards",
+    # the wiring: the demo seed's command (config/management/commands/seed_demo.py)
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from crm.core.demo import demo_exists, seed_demo
+from config.demo import demo_exists, seed_demo
 
 
 class Command(BaseCommand):
