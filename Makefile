@@ -17,12 +17,13 @@ ifeq ($(strip $(DATABASE_URL)),)
 endif
 export CRM_PGPORT := $(PGPORT)
 
-.PHONY: help demo test lint format worker beat bench db db-stop migrate messages browser assets demo-reset serve clean
+.PHONY: help demo test lint hooks format worker beat bench db db-stop migrate messages browser assets demo-reset serve clean
 
 help:
 	@echo "make demo    - install, migrate, seed two demo dealerships, serve http://127.0.0.1:8000"
 	@echo "make test    - install what is needed and run the whole test suite"
-	@echo "make lint    - ruff (lint + format check) and mypy"
+	@echo "make lint    - ruff (lint + format check), mypy and the import contracts (import-linter)"
+	@echo "make hooks   - run the same checks before every git commit (pre-commit)"
 	@echo "make worker  - Celery worker        make beat - Celery beat (nightly schedule)"
 	@echo "make bench   - benchmarks (not part of the tests)"
 	@echo "make db-stop - stop the project-local PostgreSQL"
@@ -89,10 +90,15 @@ test: db messages browser assets
 	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); \
 	else $(PY) -m pytest --ignore=tests/test_isolation.py && $(PY) -m pytest -n 2 tests/test_isolation.py; fi
 
+# The same four checks run before each commit once `make hooks` installed them (.pre-commit-config.yaml).
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
+
+hooks: venv
+	$(VENV)/bin/pre-commit install
 
 format: venv
 	$(VENV)/bin/ruff format .

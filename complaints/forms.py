@@ -30,7 +30,7 @@ def _workers() -> Any:
     )
 
 
-class MemberChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+class MemberChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Membership) -> str:
         return f"{obj.display_name} · {obj.get_role_display()}"
 

@@ -74,7 +74,7 @@ def complaint_form(request: HttpRequest, code: str) -> HttpResponse:
         return render(request, "complaints/public/form.html", {"tenant": tenant, "form": form})
 
 
-def _ticket_input(data: dict) -> services.TicketInput:  # type: ignore[type-arg]
+def _ticket_input(data: dict) -> services.TicketInput:
     vehicle = None
     if data.get("plate"):
         try:

@@ -42,7 +42,8 @@ from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.notifications import notify
 from crm.tenancy.context import require_tenant_id
-from crm.tenancy.models import Membership, Role, Tenant
+from crm.tenancy.models import Membership, Tenant
+from crm.tenancy.roles import Role
 from customers.models import Customer, Vehicle
 from customers.selectors import customer_visible_to
 from customers.validators import normalize_cn_mobile

@@ -95,7 +95,7 @@ class CustomerFilterForm(forms.Form):
         )
 
 
-class CustomerForm(forms.ModelForm):  # type: ignore[type-arg]
+class CustomerForm(forms.ModelForm):
     tags_text = forms.CharField(
         required=False, label=_("Tags"), help_text=_("Separate with commas, e.g. VIP, 商务, 二胎家庭"), max_length=300
     )

@@ -233,6 +233,6 @@ def customer_export(request: HttpRequest) -> HttpResponse:
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
-    response.crm_tenant_safe = True  # type: ignore[union-attr,attr-defined]
+    response.crm_tenant_safe = True  # type: ignore[attr-defined]
     response["Cache-Control"] = "no-store"
     return response  # type: ignore[return-value]

@@ -16,7 +16,7 @@ from django.db.models import CharField, Lookup, TextField
 
 @CharField.register_lookup
 @TextField.register_lookup
-class Prefix(Lookup):  # type: ignore[type-arg]
+class Prefix(Lookup):
     lookup_name = "prefix"
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:

@@ -29,7 +29,7 @@ class FollowupSettingsAdmin(TenantScopedAdmin):
         return False
 
 
-class FollowupAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+class FollowupAdminForm(forms.ModelForm):
     """The admin builds the Meta (fields built at import would query a tenant-owned table)."""
 
     def clean(self) -> dict[str, Any]:

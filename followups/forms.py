@@ -34,7 +34,7 @@ def followup_workers() -> Any:
     )
 
 
-class MemberChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+class MemberChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Membership) -> str:
         return f"{obj.display_name} · {obj.get_role_display()}"
 
@@ -220,7 +220,7 @@ class DayListField(SimpleArrayField):
         return super().to_python(value)
 
 
-class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+class SettingsForm(forms.ModelForm):
     FIELDSETS: list[tuple[Any, list[str]]] = [
         (_("After delivery"), ["delivery_enabled", "delivery_days", "delivery_channel"]),
         (

@@ -329,7 +329,7 @@ def _close_complaint_loop(followup: Followup, attempt: Attempt, actor: Membershi
     from complaints.models import Status as TicketStatus
     from complaints.models import Ticket
 
-    ticket = Ticket.objects.filter(pk=followup.ticket_id).first()
+    ticket = Ticket.objects.filter(pk=followup.ticket_id).first() if followup.ticket_id else None
     if ticket is None or ticket.status != TicketStatus.CLOSED or not actor.can("complaints.work"):
         return
     note = _compose_notes(followup, attempt.disposition, attempt.notes)

@@ -104,7 +104,7 @@ class SummaryForm(DateRangeForm):
     """The period of the manager figures."""
 
 
-class ProgrammeForm(forms.ModelForm):  # type: ignore[type-arg]
+class ProgrammeForm(forms.ModelForm):
     channels = channel_preference_field()
 
     class Meta:
@@ -126,7 +126,7 @@ class ProgrammeForm(forms.ModelForm):  # type: ignore[type-arg]
         widgets = {"starts_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
 
-class LevelEditForm(forms.ModelForm):  # type: ignore[type-arg]
+class LevelEditForm(forms.ModelForm):
     class Meta:
         model = Level
         fields = [
@@ -143,13 +143,13 @@ class LevelEditForm(forms.ModelForm):  # type: ignore[type-arg]
         widgets = {"benefits": forms.Textarea(attrs={"rows": 3})}
 
 
-class EarningRuleForm(forms.ModelForm):  # type: ignore[type-arg]
+class EarningRuleForm(forms.ModelForm):
     class Meta:
         model = EarningRule
         fields = ["order_kind", "points_per_yuan", "max_points_per_order", "is_active"]
 
 
-class RewardForm(forms.ModelForm):  # type: ignore[type-arg]
+class RewardForm(forms.ModelForm):
     # declared, not generated: a generated field would query levels when the module loads (no tenant)
     min_level = forms.ModelChoiceField(label=_("For members from level"), queryset=Level.objects.none(), required=False)
 
@@ -163,7 +163,7 @@ class RewardForm(forms.ModelForm):  # type: ignore[type-arg]
         self.fields["min_level"].queryset = Level.objects.order_by("rank")  # type: ignore[attr-defined]
 
 
-class CareTemplateForm(forms.ModelForm):  # type: ignore[type-arg]
+class CareTemplateForm(forms.ModelForm):
     class Meta:
         model = CareTemplate
         fields = ["subject", "text", "is_active"]

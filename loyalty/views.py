@@ -320,7 +320,7 @@ def rewards(request: HttpRequest) -> HttpResponse:
 def _edit(
     request: HttpRequest,
     *,
-    form_class: type[forms.ModelForm],  # type: ignore[type-arg]
+    form_class: type[forms.ModelForm],
     instance: Any,
     save: Any,
     title: str,

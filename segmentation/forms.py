@@ -17,7 +17,7 @@ from segmentation.services import SETTINGS_FIELDS
 SCORES = [("", "—"), *[(str(n), str(n)) for n in range(1, 6)]]
 
 
-class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+class SettingsForm(forms.ModelForm):
     recency_days = SimpleArrayField(
         forms.IntegerField(min_value=0),
         max_length=4,

@@ -64,7 +64,7 @@ class ResultsForm(DateRangeForm, InvitationFilterForm):
     """The period and, optionally, one template (the status filter is not used on results)."""
 
 
-class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+class SettingsForm(forms.ModelForm):
     channels = channel_preference_field()
 
     class Meta:

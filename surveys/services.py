@@ -27,7 +27,8 @@ from crm.messaging.consent import CHANNELS, reachable_channel
 from crm.messaging.models import OutboxMessage
 from crm.messaging.services import FAILED_HOOKS, SENT_HOOKS, outbox_cancel, outbox_enqueue
 from crm.tenancy.context import require_tenant_id
-from crm.tenancy.models import Membership, Role, Tenant
+from crm.tenancy.models import Membership, Tenant
+from crm.tenancy.roles import Role
 from customers.models import Customer, ListFlag, Order
 from surveys.models import (
     Answer,

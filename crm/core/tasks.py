@@ -36,7 +36,7 @@ STEP_RETRIES = 3
 
 
 def step_retry_delay(retries: int) -> int:
-    return 60 * 2**retries
+    return int(60 * 2**retries)
 
 
 @shared_task(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -54,7 +54,10 @@ def _check_ids_in_tenant(field: Any, ids: set[Any]) -> None:
         raise CrossTenantWrite(f"{field.model.__name__}.{field.name} points at a row outside this dealership.")
 
 
-class TenantQuerySet(models.QuerySet):  # type: ignore[type-arg]
+_M = TypeVar("_M", bound=models.Model)
+
+
+class TenantQuerySet(models.QuerySet[_M, _M]):
     def update(self, **kwargs: Any) -> int:
         if "tenant" in kwargs or "tenant_id" in kwargs:
             raise CrossTenantWrite("A row's tenant never changes.")
@@ -96,10 +99,12 @@ class TenantQuerySet(models.QuerySet):  # type: ignore[type-arg]
         return super().bulk_update(objs, fields, *args, **kwargs)
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+class TenantManager(models.Manager[_M]):
     """Default manager of tenant-owned models: raises with no tenant, else filters by it."""
 
-    def get_queryset(self) -> TenantQuerySet:
+    _queryset_class = TenantQuerySet
+
+    def get_queryset(self) -> TenantQuerySet[_M]:
         tenant_id = current_tenant_id()
         if tenant_id is None:
             raise TenantNotSet(
@@ -107,11 +112,11 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
                 "Use tenant_context(tenant_id), or the loudly named unscoped_all_tenants manager "
                 "for system jobs that run as the owning database role."
             )
-        return super().get_queryset().filter(tenant_id=tenant_id)
+        return cast(TenantQuerySet[_M], super().get_queryset()).filter(tenant_id=tenant_id)
 
-    def none(self) -> TenantQuerySet:
+    def none(self) -> TenantQuerySet[_M]:
         # An empty queryset reveals nothing, so it needs no tenant (schema generation, forms).
-        return super().get_queryset().none()
+        return cast(TenantQuerySet[_M], super().get_queryset()).none()
 
 
 def tenant_foreign_key(*, db_index: bool = True) -> models.ForeignKey[Any, Any]:

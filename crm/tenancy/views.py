@@ -40,7 +40,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
         memberships = memberships.filter(role=role)
     invite_form = InviteForm()
     if request.method == "POST":
-        if not membership_of(request).can("users.manage"):  # type: ignore[attr-defined]
+        if not membership_of(request).can("users.manage"):
             return render(request, "403.html", status=403)
         invite_form = InviteForm(request.POST)
         if invite_form.is_valid():
@@ -84,7 +84,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                         actor=membership_of(request),
                         membership=membership,
                         role=role_form.cleaned_data["role"],
-                        meta=meta,  # type: ignore[attr-defined]
+                        meta=meta,
                     )
                     messages.success(request, _("Role changed."))
                     return redirect("tenancy:member", pk=pk)
@@ -104,14 +104,14 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     actor=membership_of(request),
                     membership=membership,
                     site_url=request.build_absolute_uri("/"),
-                    meta=meta,  # type: ignore[attr-defined]
+                    meta=meta,
                 )
                 messages.success(
                     request, _("A new invitation is on its way to %(email)s.") % {"email": membership.user.email}
                 )
                 return redirect("tenancy:member", pk=pk)
             elif action == "reactivate":
-                services.member_reactivate(actor=membership_of(request), membership=membership, meta=meta)  # type: ignore[attr-defined]
+                services.member_reactivate(actor=membership_of(request), membership=membership, meta=meta)
                 messages.success(request, _("Reactivated."))
                 return redirect("tenancy:member", pk=pk)
         except ApplicationError as error:
