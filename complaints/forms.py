@@ -11,28 +11,14 @@ from django.utils.translation import gettext_lazy as _
 from complaints.models import Channel, ComplaintCategory, Severity, Status
 from complaints.selectors import QUEUES, TicketFilters
 from crm.core.forms import DateRangeForm
+from crm.tenancy.forms import MemberChoiceField
 from crm.tenancy.models import Membership
+from crm.tenancy.selectors import members_who_can
 
 
 def _categories(active_only: bool = True) -> Any:
     categories = ComplaintCategory.objects.order_by("position", "name")
     return categories.filter(is_active=True) if active_only else categories
-
-
-def _workers() -> Any:
-    from crm.tenancy.roles import CAPABILITIES
-
-    roles = CAPABILITIES["complaints.work"][1]
-    return (
-        Membership.objects.filter(is_active=True, is_service_account=False, role__in=list(roles))
-        .select_related("user")
-        .order_by("user__last_name", "user__first_name")
-    )
-
-
-class MemberChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Membership) -> str:
-        return f"{obj.display_name} · {obj.get_role_display()}"
 
 
 class TicketForm(forms.Form):
@@ -48,7 +34,7 @@ class TicketForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["category"].queryset = _categories()  # type: ignore[attr-defined]
-        self.fields["assignee"].queryset = _workers()  # type: ignore[attr-defined]
+        self.fields["assignee"].queryset = members_who_can("complaints.work")  # type: ignore[attr-defined]
         self.fields["assignee"].help_text = _("Empty: you.")
 
 
@@ -76,7 +62,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = _workers()  # type: ignore[attr-defined]
+        self.fields["assignee"].queryset = members_who_can("complaints.work")  # type: ignore[attr-defined]
 
 
 class AttachForm(forms.Form):

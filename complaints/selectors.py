@@ -91,8 +91,8 @@ def complaint_home_cards(*, viewer: Membership) -> dict[str, Any] | None:
     if not (viewer.can("complaints.work") or viewer.can("complaints.view_all")):
         return None
     return {
-        "mine": ticket_queue(viewer=viewer, filters=TicketFilters(queue="mine")).count(),
-        "breached": ticket_queue(viewer=viewer, filters=TicketFilters(queue="breached")).count(),
+        "complaints_mine": ticket_queue(viewer=viewer, filters=TicketFilters(queue="mine")).count(),
+        "complaints_breached": ticket_queue(viewer=viewer, filters=TicketFilters(queue="breached")).count(),
     }
 
 

@@ -41,8 +41,9 @@ from complaints.uploads import check_upload
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.notifications import notify
+from crm.tenancy.access import require
 from crm.tenancy.context import require_tenant_id
-from crm.tenancy.models import Membership, Tenant
+from crm.tenancy.models import Membership, Tenant, dealership_settings
 from crm.tenancy.roles import Role
 from customers.models import Customer, Vehicle
 from customers.selectors import customer_visible_to
@@ -98,14 +99,8 @@ def _run_closed_handlers(ticket_id: int, tenant_id: int) -> None:
 # --- Helpers ---------------------------------------------------------------------------------------
 
 
-def _require(actor: Membership | None, capability: str, message: str) -> None:
-    if actor is not None and not actor.can(capability):
-        raise NotAllowed(message)
-
-
 def complaint_settings() -> ComplaintSettings:
-    settings, _created = ComplaintSettings.objects.get_or_create(tenant_id=require_tenant_id())
-    return settings
+    return dealership_settings(ComplaintSettings)
 
 
 def categories_ensure() -> list[ComplaintCategory]:
@@ -165,7 +160,7 @@ class TicketInput:
 @transaction.atomic
 def ticket_open(*, actor: Membership | None, data: TicketInput, source: str = Ticket.Source.STAFF) -> Ticket:
     """Open a ticket; the SLA clocks start now (in business hours). `actor` None = the public form."""
-    _require(actor, "complaints.work", _("Your role may not open complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not open complaint tickets."))
     tenant = Tenant.objects.get(pk=require_tenant_id())
     try:
         mobile = normalize_cn_mobile(data.contact_mobile)
@@ -298,7 +293,7 @@ def ticket_advance(
 ) -> Ticket:
     """Move the ticket one step on. Naming the target step guards against double submits: a step
     that is not the next one is refused (no skipping, no going back)."""
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     ticket = _locked(ticket)
     expected = NEXT_STEP.get(ticket.status)
     if expected is None or to_status != expected:
@@ -382,7 +377,7 @@ def _apply_closing(ticket: Ticket, closing: Closing | None, now: datetime) -> No
 def ticket_reopen(*, actor: Membership, ticket: Ticket, note: str) -> Ticket:
     """The customer is not satisfied after all: back to listening, with a fresh resolution clock.
     Within the dealership's window the earlier resolution counts as not held."""
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     ticket = _locked(ticket)
     if ticket.status not in (Status.CLOSED, Status.FOLLOWED_UP):
         raise ApplicationError(_("Only a closed ticket can be reopened."), code="not_closed")
@@ -407,7 +402,7 @@ def ticket_reopen(*, actor: Membership, ticket: Ticket, note: str) -> Ticket:
 @transaction.atomic
 def ticket_pause(*, actor: Membership, ticket: Ticket, note: str = "") -> Ticket:
     """Waiting on the customer (a photo, an appointment): the SLA clocks stop until resumed."""
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     ticket = _locked(ticket)
     if ticket.status not in OPEN_STATUSES:
         raise ApplicationError(_("Only an open ticket can wait on the customer."), code="not_open")
@@ -421,7 +416,7 @@ def ticket_pause(*, actor: Membership, ticket: Ticket, note: str = "") -> Ticket
 
 @transaction.atomic
 def ticket_resume(*, actor: Membership, ticket: Ticket, note: str = "") -> Ticket:
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     ticket = _locked(ticket)
     if ticket.paused_at is None:
         return ticket
@@ -460,7 +455,7 @@ def ticket_assign(*, actor: Membership, ticket: Ticket, assignee: Membership) ->
 
 @transaction.atomic
 def ticket_note(*, actor: Membership, ticket: Ticket, note: str) -> TicketEvent:
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     if not note.strip():
         raise ApplicationError(_("Write a note."), fields={"note": [_("Required.")]})
     return _event(ticket, TicketEvent.Kind.NOTE, actor=actor, note=note.strip())
@@ -468,7 +463,7 @@ def ticket_note(*, actor: Membership, ticket: Ticket, note: str) -> TicketEvent:
 
 @transaction.atomic
 def ticket_watch(*, actor: Membership, ticket: Ticket, watch: bool = True) -> None:
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     if watch:
         TicketWatcher.objects.get_or_create(ticket=ticket, membership=actor)
     else:
@@ -477,7 +472,7 @@ def ticket_watch(*, actor: Membership, ticket: Ticket, watch: bool = True) -> No
 
 @transaction.atomic
 def ticket_link_customer(*, actor: Membership, ticket: Ticket, customer: Customer, vehicle: Vehicle | None) -> Ticket:
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     if vehicle is not None and vehicle.customer_id != customer.pk:
         raise ApplicationError(
             _("That vehicle belongs to another customer."), fields={"vehicle": [_("Not this customer's.")]}
@@ -492,7 +487,7 @@ def ticket_link_customer(*, actor: Membership, ticket: Ticket, customer: Custome
 @transaction.atomic
 def ticket_attach(*, actor: Membership | None, ticket: Ticket, upload: Any) -> TicketAttachment:
     """Store a photo, PDF or recording after checking its size and what it really contains."""
-    _require(actor, "complaints.work", _("Your role may not work complaint tickets."))
+    require(actor, "complaints.work", _("Your role may not work complaint tickets."))
     content_type = check_upload(upload)
     attachment = TicketAttachment(
         ticket=ticket,
@@ -512,7 +507,7 @@ def ticket_attach(*, actor: Membership | None, ticket: Ticket, upload: Any) -> T
 
 @transaction.atomic
 def complaint_settings_update(*, actor: Membership, data: dict[str, Any]) -> ComplaintSettings:
-    _require(actor, "complaints.manage", _("Only managers may change complaint settings."))
+    require(actor, "complaints.manage", _("Only managers may change complaint settings."))
     settings = complaint_settings()
     for field in ("reopen_window_days", "follow_up_after_days", "public_form_enabled"):
         if field in data:
@@ -531,7 +526,7 @@ def sla_policy_set(
     response_minutes: int,
     resolution_minutes: int,
 ) -> SlaPolicy:
-    _require(actor, "complaints.manage", _("Only managers may change SLA targets."))
+    require(actor, "complaints.manage", _("Only managers may change SLA targets."))
     if resolution_minutes < response_minutes:
         raise ApplicationError(
             _("Resolution cannot be due before the first response."),
@@ -547,7 +542,7 @@ def sla_policy_set(
 
 @transaction.atomic
 def category_save(*, actor: Membership, code: str, name: str, is_active: bool = True) -> ComplaintCategory:
-    _require(actor, "complaints.manage", _("Only managers may change complaint categories."))
+    require(actor, "complaints.manage", _("Only managers may change complaint categories."))
     category, _created = ComplaintCategory.objects.update_or_create(
         code=code, defaults={"name": name.strip(), "is_active": is_active}
     )

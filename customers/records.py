@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.extensions import Contribution, ExtensionPoint
+from crm.tenancy.access import require
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.models import AuditAction, Membership
 from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
@@ -64,11 +65,6 @@ ORDER_FIELDS = ("kind", "status", "ordered_on", "amount", "vehicle", "staff", "m
 IN_PERSON = (Touchpoint.Channel.VISIT, Touchpoint.Channel.SHOWROOM, Touchpoint.Channel.TEST_DRIVE)
 
 
-def _require(actor: Membership, capability: str) -> None:
-    if not actor.can(capability):
-        raise NotAllowed(_("Your role may not do this."))
-
-
 def _apply(instance: Any, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = set(data) - set(allowed)
     if unknown:
@@ -102,7 +98,7 @@ def _check_owner(actor: Membership, owner: Membership | None) -> None:
 
 @transaction.atomic
 def customer_create(*, actor: Membership, data: dict[str, Any], meta: RequestMeta | None = None) -> Customer:
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     data = normalize_fields(data)
     if "owner" not in data and actor.role in ROLES_WITH_OWN_BOOK:
         data["owner"] = actor  # a consultant's new customer is in their own book
@@ -116,7 +112,7 @@ def customer_create(*, actor: Membership, data: dict[str, Any], meta: RequestMet
 
 @transaction.atomic
 def customer_update(*, actor: Membership, customer: Customer, data: dict[str, Any]) -> Customer:
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     data = normalize_fields(data)
     if "owner" in data and data["owner"] != customer.owner:
         if not actor.can("customers.reassign"):
@@ -135,7 +131,7 @@ def customer_set_list_flag(
     *, actor: Membership, customer: Customer, flag: str, reason: str, meta: RequestMeta | None = None
 ) -> Customer:
     """Red list (favour) or black list (avoid: fraud, abuse, bad debt); a reason is required."""
-    _require(actor, "customers.list_flag")
+    require(actor, "customers.list_flag")
     if flag not in ListFlag.values:
         raise ApplicationError(_("Unknown list."), fields={"flag": [_("Choose red, black or none.")]})
     if flag and not reason.strip():
@@ -234,7 +230,7 @@ def touchpoint_log(
 def vehicle_create(
     *, actor: Membership, customer: Customer, data: dict[str, Any], mileage_km: int | None = None
 ) -> Vehicle:
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     data = normalize_fields(data)
     vehicle = Vehicle(customer=customer)
     _apply(vehicle, data, VEHICLE_FIELDS)
@@ -252,7 +248,7 @@ def vehicle_create(
 
 @transaction.atomic
 def vehicle_update(*, actor: Membership, vehicle: Vehicle, data: dict[str, Any]) -> Vehicle:
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     data = normalize_fields(data)
     _apply(vehicle, data, VEHICLE_FIELDS)
     _save(vehicle, unique_message=_("A vehicle with this VIN exists already."))
@@ -263,7 +259,7 @@ def vehicle_update(*, actor: Membership, vehicle: Vehicle, data: dict[str, Any])
 @transaction.atomic
 def vehicle_transfer(*, actor: Membership, vehicle: Vehicle, new_owner: Customer, on: date | None = None) -> Vehicle:
     """The vehicle changes hands (sold on, family transfer): close the old ownership, open a new one."""
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     on = on or timezone.localdate()
     if new_owner.pk == vehicle.customer_id:
         return vehicle
@@ -296,7 +292,7 @@ def mileage_record(
 
 @transaction.atomic
 def order_create(*, actor: Membership, customer: Customer, data: dict[str, Any]) -> Order:
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     order = Order(customer=customer)
     _apply(order, data, ORDER_FIELDS)
     if order.vehicle is not None and order.vehicle.customer_id != customer.pk:
@@ -315,7 +311,7 @@ def order_create(*, actor: Membership, customer: Customer, data: dict[str, Any])
 @transaction.atomic
 def order_reverse(*, actor: Membership, order: Order) -> Order:
     """A reversed order stays in history but counts for nothing (spend, visits, points)."""
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     if order.status != Order.Status.REVERSED:
         order.status = Order.Status.REVERSED
         order.save(update_fields=["status"])
@@ -366,7 +362,7 @@ def orders_bulk_upsert(*, actor: Membership, items: list[dict[str, Any]]) -> lis
     """Create or update orders keyed by external_id. Each item stands alone: valid items are
     written, invalid ones come back with their errors. Sending the same batch again changes nothing.
     """
-    _require(actor, "customers.edit")
+    require(actor, "customers.edit")
     if len(items) > BULK_LIMIT:
         raise ApplicationError(
             _("At most %(n)d orders per request.") % {"n": BULK_LIMIT}, fields={"items": [_("Too many.")]}
@@ -438,7 +434,7 @@ def customer_merge(
 ) -> Customer:
     """Fold `duplicate` into `survivor`: all history moves over, blanks are filled, the duplicate
     stays as a tombstone pointing at the survivor (so its DMS id still resolves)."""
-    _require(actor, "customers.merge")
+    require(actor, "customers.merge")
     if survivor.pk == duplicate.pk:
         raise ApplicationError(_("Choose two different customers."))
     if duplicate.merged_into_id or survivor.merged_into_id:

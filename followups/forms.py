@@ -13,30 +13,15 @@ from django.forms import BoundField
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.forms import DateRangeForm
+from crm.tenancy.forms import MemberChoiceField
 from crm.tenancy.models import Membership
+from crm.tenancy.selectors import members_who_can
 from customers.models import Customer, Vehicle
 from followups.models import Channel, Disposition, FollowupSettings, Reason, Status
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 # the calendar pages that can be shown: the arithmetic of the month around a date stays in range
 FIRST_YEAR, LAST_YEAR = 2000, 2999
-
-
-def followup_workers() -> Any:
-    """Active colleagues who work follow-ups (choices of hand-over and the manager's person pickers)."""
-    from crm.tenancy.roles import CAPABILITIES
-
-    roles = CAPABILITIES["followups.work"][1]
-    return (
-        Membership.objects.filter(is_active=True, is_service_account=False, role__in=list(roles))
-        .select_related("user")
-        .order_by("user__last_name", "user__first_name")
-    )
-
-
-class MemberChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Membership) -> str:
-        return f"{obj.display_name} · {obj.get_role_display()}"
 
 
 def _date_input() -> forms.DateInput:
@@ -67,7 +52,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = followup_workers()  # type: ignore[attr-defined]
+        self.fields["assignee"].queryset = members_who_can("followups.work")  # type: ignore[attr-defined]
 
 
 class CancelForm(forms.Form):
@@ -84,7 +69,7 @@ class QueuePersonForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = followup_workers()  # type: ignore[attr-defined]
+        self.fields["assignee"].queryset = members_who_can("followups.work")  # type: ignore[attr-defined]
 
 
 class CalendarForm(forms.Form):
@@ -99,9 +84,11 @@ class CalendarForm(forms.Form):
         if viewer.can("followups.view_all"):
             choices.append(("team", _("The whole team")))
         if viewer.can("followups.manage"):
-            choices += [(str(m.pk), m.display_name) for m in followup_workers() if m.pk != viewer.pk]
+            choices += [(str(m.pk), m.display_name) for m in members_who_can("followups.work") if m.pk != viewer.pk]
         self.fields["assignee"].choices = choices  # type: ignore[attr-defined]
-        self.people = {str(m.pk): m for m in followup_workers()} if viewer.can("followups.manage") else {}
+        self.people = (
+            {str(m.pk): m for m in members_who_can("followups.work")} if viewer.can("followups.manage") else {}
+        )
 
     def clean_month(self) -> date | None:
         value: str = self.cleaned_data.get("month") or ""
@@ -141,7 +128,7 @@ class ListFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.people = {str(m.pk): m for m in followup_workers()}
+        self.people = {str(m.pk): m for m in members_who_can("followups.work")}
         self.fields["assignee"].choices = [  # type: ignore[attr-defined]
             ("", _("Anyone")),
             (POOL, _("Nobody (the pool)")),
@@ -174,7 +161,7 @@ class HandOverForm(forms.Form):
             .select_related("user")
             .order_by("-is_active", "user__last_name", "user__first_name")
         )
-        self.fields["to_member"].queryset = followup_workers()  # type: ignore[attr-defined]
+        self.fields["to_member"].queryset = members_who_can("followups.work")  # type: ignore[attr-defined]
 
 
 class PlanForm(forms.Form):
@@ -199,7 +186,7 @@ class PlanForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["vehicle"].queryset = customer.vehicles.order_by("-purchase_date", "-id")  # type: ignore[attr-defined]
         if may_assign:
-            self.fields["assignee"].queryset = followup_workers()  # type: ignore[attr-defined]
+            self.fields["assignee"].queryset = members_who_can("followups.work")  # type: ignore[attr-defined]
         else:
             del self.fields["assignee"]
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError, NotAllowed
-from crm.tenancy.models import Membership
+from crm.tenancy.access import require
+from crm.tenancy.models import Membership, dealership_settings
 from customers.models import Customer, ListFlag, Vehicle
 from customers.records import touchpoint_log
 from followups.models import (
@@ -46,20 +47,14 @@ KEY_PATTERN = re.compile(r"[-A-Za-z0-9_:.]{8,80}")
 MAX_CALLBACK_DAYS = 90
 
 
-def _require(actor: Membership | None, capability: str, message: str) -> None:
-    if actor is not None and not actor.can(capability):
-        raise NotAllowed(message)
-
-
 def followup_settings() -> FollowupSettings:
     """The current dealership's rules, made with the defaults on first use."""
-    settings, _created = FollowupSettings.objects.get_or_create()
-    return settings
+    return dealership_settings(FollowupSettings)
 
 
 @transaction.atomic
 def followup_settings_update(*, actor: Membership, data: dict[str, Any]) -> FollowupSettings:
-    _require(actor, "followups.manage", _("Your role may not change the follow-up rules."))
+    require(actor, "followups.manage", _("Your role may not change the follow-up rules."))
     settings = followup_settings()
     fields = {f.name for f in FollowupSettings._meta.concrete_fields if f.editable and f.name not in ("id", "tenant")}
     unknown = set(data) - fields
@@ -128,7 +123,7 @@ def followup_create(
 ) -> Followup:
     """Plan one follow-up now (by hand, or from a hook such as a low survey score). The same rules
     as the nightly run: consent for the channel, no black-listed customer, one open per reason."""
-    _require(actor, "followups.work", _("Your role may not plan follow-ups."))
+    require(actor, "followups.work", _("Your role may not plan follow-ups."))
     errors: dict[str, list[str]] = {}
     if customer.merged_into_id is not None:
         errors["customer"] = [_("This record was merged into another customer.")]
@@ -199,7 +194,7 @@ def followup_log_outcome(
 ) -> tuple[Attempt, bool]:
     """Record what came of a call or visit. Returns (attempt, created): a replayed key returns the
     attempt it recorded first, with created False."""
-    _require(actor, "followups.work", _("Your role may not work follow-ups."))
+    require(actor, "followups.work", _("Your role may not work follow-ups."))
     if idempotency_key:
         if not KEY_PATTERN.fullmatch(idempotency_key):
             raise ApplicationError(
@@ -354,7 +349,7 @@ def followup_assign(*, actor: Membership, followup: Followup, assignee: Membersh
 @transaction.atomic
 def followups_hand_over(*, actor: Membership, from_member: Membership, to_member: Membership | None) -> int:
     """Everything open that one person holds goes to another (or to the pool)."""
-    _require(actor, "followups.manage", _("Your role may not hand follow-ups over."))
+    require(actor, "followups.manage", _("Your role may not hand follow-ups over."))
     _check_assignee(to_member)
     if to_member is not None and to_member.pk == from_member.pk:
         raise ApplicationError(_("Choose someone else."), fields={"to_member": [_("The same person.")]})
@@ -365,7 +360,7 @@ def followups_hand_over(*, actor: Membership, from_member: Membership, to_member
 
 @transaction.atomic
 def followup_cancel(*, actor: Membership, followup: Followup, note: str) -> Followup:
-    _require(actor, "followups.manage", _("Your role may not cancel follow-ups."))
+    require(actor, "followups.manage", _("Your role may not cancel follow-ups."))
     if not note.strip():
         raise ApplicationError(_("Say why it is cancelled."), fields={"note": [_("Required.")]})
     followup = _locked(followup)

@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.core.errors import ApplicationError, NotAllowed
+from crm.core.errors import ApplicationError
 from crm.core.models import NightlyRun
 from crm.core.nightly import STALE_AFTER
 from crm.core.tasks import nightly_tenant_task
+from crm.tenancy.access import require
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.models import AuditAction, Membership, Tenant
 from customers.models import Customer
@@ -44,17 +45,12 @@ SETTINGS_FIELDS = (
 )
 
 
-def _require(actor: Membership, capability: str, message: str) -> None:
-    if not actor.can(capability):
-        raise NotAllowed(message)
-
-
 @transaction.atomic
 def settings_update(
     *, actor: Membership, data: dict[str, Any], meta: RequestMeta | None = None
 ) -> SegmentationSettings:
     """Change how the dealership is scored and tiered; takes effect at the next run."""
-    _require(actor, "segmentation.manage", _("Only managers may change segmentation settings."))
+    require(actor, "segmentation.manage", _("Only managers may change segmentation settings."))
     settings = SegmentationSettings.objects.select_for_update().get(pk=settings_for_tenant().pk)
     before = {field: _plain(getattr(settings, field)) for field in SETTINGS_FIELDS}
     for field, value in data.items():
@@ -91,7 +87,7 @@ def _plain(value: Any) -> Any:
 @transaction.atomic
 def segmentation_request_run(*, actor: Membership, meta: RequestMeta | None = None) -> None:
     """ "Recompute now": queue the segmentation step for the actor's dealership."""
-    _require(actor, "segmentation.manage", _("Only managers may start a recomputation."))
+    require(actor, "segmentation.manage", _("Only managers may start a recomputation."))
     recent = timezone.now() - STALE_AFTER  # older "running" records were left by a killed worker
     if NightlyRun.objects.filter(step=STEP, status=NightlyRun.Status.RUNNING, started_at__gte=recent).exists():
         raise ApplicationError(_("A recomputation is running already; wait for it to finish."), code="run_in_progress")

@@ -21,13 +21,13 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm.core.errors import ApplicationError, NotAllowed
+from crm.core.errors import ApplicationError
 from crm.core.notifications import notify
 from crm.messaging.consent import CHANNELS, reachable_channel
 from crm.messaging.models import OutboxMessage
 from crm.messaging.services import FAILED_HOOKS, SENT_HOOKS, outbox_cancel, outbox_enqueue
-from crm.tenancy.context import require_tenant_id
-from crm.tenancy.models import Membership, Tenant
+from crm.tenancy.access import require
+from crm.tenancy.models import Membership, Tenant, dealership_settings
 from crm.tenancy.roles import Role
 from customers.models import Customer, ListFlag, Order
 from surveys.models import (
@@ -46,11 +46,6 @@ logger = logging.getLogger(__name__)
 
 LINK_SALT = "surveys.invitation"
 KEY_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,40}")
-
-
-def _require(actor: Membership | None, capability: str, message: str) -> None:
-    if actor is not None and not actor.can(capability):
-        raise NotAllowed(message)
 
 
 # --- Templates -------------------------------------------------------------------------------------
@@ -142,7 +137,7 @@ def template_edit(
     *, actor: Membership, template: SurveyTemplate, title: str, intro: str, questions: list[QuestionInput]
 ) -> SurveyVersion:
     """Editing makes a new version; invitations already sent keep theirs, and so do their answers."""
-    _require(actor, "surveys.manage", _("Only managers may edit survey templates."))
+    require(actor, "surveys.manage", _("Only managers may edit survey templates."))
     template = SurveyTemplate.objects.select_for_update().get(pk=template.pk)
     return _new_version(template, title=title, intro=intro, questions=questions, actor=actor)
 
@@ -151,13 +146,12 @@ def template_edit(
 
 
 def survey_settings() -> SurveySettings:
-    settings, _created = SurveySettings.objects.get_or_create(tenant_id=require_tenant_id())
-    return settings
+    return dealership_settings(SurveySettings)
 
 
 @transaction.atomic
 def settings_update(*, actor: Membership, data: dict[str, Any]) -> SurveySettings:
-    _require(actor, "surveys.manage", _("Only managers may change survey settings."))
+    require(actor, "surveys.manage", _("Only managers may change survey settings."))
     settings = survey_settings()
     for name, value in data.items():
         setattr(settings, name, value)
@@ -224,7 +218,7 @@ def invitation_create(
 ) -> Invitation:
     """Invite a customer; the message goes through the outbox at `send_after`. Raises NotInvited when
     the rules say no (automatic triggers skip such customers; staff see the reason)."""
-    _require(actor, "surveys.send", _("Your role may not send surveys."))
+    require(actor, "surveys.send", _("Your role may not send surveys."))
     settings = survey_settings()
     if customer.merged_into_id or customer.list_flag == ListFlag.BLACK:
         raise NotInvited(_("The customer is on the black list or was merged."))
@@ -279,7 +273,7 @@ def invitation_create(
 
 @transaction.atomic
 def invitation_cancel(*, actor: Membership, invitation: Invitation) -> Invitation:
-    _require(actor, "surveys.send", _("Your role may not send surveys."))
+    require(actor, "surveys.send", _("Your role may not send surveys."))
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.status in (Invitation.Status.ANSWERED, Invitation.Status.EXPIRED):
         raise ApplicationError(_("An answered or expired survey cannot be cancelled."), code="not_cancellable")

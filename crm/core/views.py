@@ -22,7 +22,10 @@ from crm.tenancy.models import Membership
 
 def home(request: HttpRequest) -> HttpResponse:
     membership: Membership = membership_of(request)
-    context: dict[str, object] = {"cards": fragments_shown(home_cards, viewer=membership)}
+    cards = fragments_shown(home_cards, viewer=membership)
+    context: dict[str, object] = {"cards": cards}
+    for card in cards:  # each card's figures join the page's context, under their own names
+        context.update(card["context"])
     if membership.can("nightly.run"):
         context["recent_runs"] = NightlyRun.objects.order_by("-started_at")[:5]
     return render(request, "home.html", context)

@@ -11,6 +11,13 @@ from crm.tenancy.roles import API_AREAS, STAFF_ROLE_CHOICES
 STAFF_ROLES = STAFF_ROLE_CHOICES
 
 
+class MemberChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]  # not subscriptable at run time
+    """A person picker: "name · role" for each choice."""
+
+    def label_from_instance(self, obj: Membership) -> str:
+        return f"{obj.display_name} · {obj.get_role_display()}"
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email"))
     full_name = forms.CharField(label=_("Full name"), max_length=150, required=False)

@@ -174,6 +174,16 @@ class TenantOwnedModel(models.Model):
             _check_ids_in_tenant(field, {value})
 
 
+_T = TypeVar("_T", bound=TenantOwnedModel)
+
+
+def dealership_settings(model: type[_T]) -> _T:
+    """The current dealership's one row of a per-dealership settings model (unique on tenant),
+    made with the model's defaults on first use."""
+    row, _created = model.objects.get_or_create(tenant_id=require_tenant_id())
+    return row
+
+
 # --------------------------------------------------------------------------------------------
 # Tenants
 # --------------------------------------------------------------------------------------------

@@ -55,6 +55,19 @@ def membership_list(*, include_inactive: bool = True) -> QuerySet[Membership]:
     return queryset.order_by("-is_active", "role", "user__last_name", "user__first_name")
 
 
+def members_who_can(capability: str) -> QuerySet[Membership]:
+    """Active staff (no integration accounts) whose role holds `capability`, by name: the choices of
+    every person picker (assignee, hand-over)."""
+    from crm.tenancy.roles import CAPABILITIES
+
+    roles = CAPABILITIES[capability][1]
+    return (
+        Membership.objects.filter(is_active=True, is_service_account=False, role__in=list(roles))
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name")
+    )
+
+
 def tenant_admin_count() -> int:
     return Membership.objects.filter(role="tenant_admin", is_active=True).count()
 

@@ -15,7 +15,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
-from crm.core.errors import ApplicationError, NotAllowed
+from crm.core.errors import ApplicationError
+from crm.tenancy.access import require
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.context import tenant_context
 from crm.tenancy.credentials import display_prefix, generate_raw_key, hash_key, parse_raw_key
@@ -60,11 +61,6 @@ def tenant_create(
 
 
 # --- Memberships ----------------------------------------------------------------------------------
-
-
-def _require(actor: Membership, capability: str) -> None:
-    if not actor.can(capability):
-        raise NotAllowed(_("Your role may not do this."))
 
 
 def _split_name(full_name: str) -> tuple[str, str]:
@@ -142,7 +138,7 @@ def _send_invitation(*, tenant: Tenant, membership: Membership, site_url: str) -
 def member_invite(
     *, actor: Membership, email: str, full_name: str, role: str, site_url: str, meta: RequestMeta | None = None
 ) -> Membership:
-    _require(actor, "users.manage")
+    require(actor, "users.manage")
     return _invite(
         tenant=actor.tenant, email=email, full_name=full_name, role=role, invited_by=actor, site_url=site_url, meta=meta
     )
@@ -153,7 +149,7 @@ def member_resend_invitation(
     *, actor: Membership, membership: Membership, site_url: str, meta: RequestMeta | None = None
 ) -> None:
     """Send a fresh set-password link to someone who has not chosen a password yet."""
-    _require(actor, "users.manage")
+    require(actor, "users.manage")
     user = membership.user
     if not membership.is_active or membership.is_service_account:
         raise ApplicationError(_("Reactivate this person before inviting them again."), code="inactive")
@@ -181,7 +177,7 @@ def _guard_last_admin(membership: Membership, *, losing_admin: bool) -> None:
 def member_change_role(
     *, actor: Membership, membership: Membership, role: str, meta: RequestMeta | None = None
 ) -> Membership:
-    _require(actor, "users.manage")
+    require(actor, "users.manage")
     if membership.pk == actor.pk:
         raise ApplicationError(
             _("You cannot change your own role."), fields={"role": [_("Ask another admin.")]}, code="own_role"
@@ -219,7 +215,7 @@ def member_deactivate(
 
     Returns how many records each contribution handed over, by its name.
     """
-    _require(actor, "users.manage")
+    require(actor, "users.manage")
     if membership.pk == actor.pk:
         raise ApplicationError(_("You cannot deactivate yourself."), code="self_deactivation")
     if not membership.is_active:
@@ -248,7 +244,7 @@ def member_deactivate(
 
 @transaction.atomic
 def member_reactivate(*, actor: Membership, membership: Membership, meta: RequestMeta | None = None) -> Membership:
-    _require(actor, "users.manage")
+    require(actor, "users.manage")
     if membership.is_active:
         return membership
     membership.is_active = True
@@ -292,14 +288,14 @@ def credential_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ApplicationError(_("The expiry must be in the future."), fields={"expires_at": [_("In the past.")]})
     if kind == ApiCredential.Kind.INTEGRATION:
-        _require(actor, "api_keys.manage")
+        require(actor, "api_keys.manage")
         service_user = User(username=f"svc-{actor.tenant.code}-{secrets.token_hex(4)}", first_name=name[:150])
         service_user.set_unusable_password()
         service_user.save()
         acting_as = Membership(user=service_user, role=Role.INTEGRATION, is_service_account=True)
         acting_as.save()
     elif kind == ApiCredential.Kind.PERSONAL:
-        _require(actor, "tokens.personal")
+        require(actor, "tokens.personal")
         acting_as = actor
     else:
         raise ApplicationError(_("Unknown credential kind."), fields={"kind": [_("Choose integration or personal.")]})
@@ -333,7 +329,7 @@ def credential_revoke(
 ) -> ApiCredential:
     own_token = credential.kind == ApiCredential.Kind.PERSONAL and credential.membership_id == actor.pk
     if not own_token:
-        _require(actor, "api_keys.manage")
+        require(actor, "api_keys.manage")
     if credential.revoked_at is not None:
         return credential
     credential.revoked_at = timezone.now()
@@ -379,7 +375,7 @@ def credential_authenticate(*, raw_key: str) -> ApiCredential | None:
 def tenant_settings_update(
     *, actor: Membership, tenant: Tenant, changes: dict[str, object], meta: RequestMeta | None = None
 ) -> Tenant:
-    _require(actor, "settings.manage")
+    require(actor, "settings.manage")
     allowed = {"name", "time_zone", "locale", "business_hours", "holidays", "makeup_workdays"}
     with transaction.atomic():
         changed = {}
