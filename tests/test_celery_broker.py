@@ -49,7 +49,7 @@ def worker():  # type: ignore[no-untyped-def]
             "-m",
             "celery",
             "-A",
-            "crm",
+            "config",
             "worker",
             "--pool=solo",
             "-Q",
