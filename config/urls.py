@@ -28,6 +28,7 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 
+handler400 = "crm.core.views.error_400"
 handler403 = "crm.core.views.error_403"
 handler404 = "crm.core.views.error_404"
 handler500 = "crm.core.views.error_500"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
@@ -8,13 +7,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.forms import DateRangeForm
+from crm.core.period import EARLIEST, LATEST
 from crm.tenancy.models import Membership
 from crm.tenancy.roles import Role
 
 CONSULTANT_ROLES = [Role.SALES_CONSULTANT]
 ADVISOR_ROLES = [Role.SERVICE_ADVISOR]
 LONGEST_DAYS = 3 * 366
-EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 def staff_choices(roles: list[Any]) -> Any:
@@ -50,8 +49,8 @@ class DashboardForm(DateRangeForm):
         return {"start": today.replace(day=1), "end": today}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        for name in ("start", "end", "compare_start", "compare_end"):
+        cleaned = super().clean()  # start and end: the shared period rule
+        for name in ("compare_start", "compare_end"):
             day = cleaned.get(name)
             if day and not (EARLIEST <= day <= LATEST):
                 self.add_error(name, _("Choose a date between 2000 and 2099."))

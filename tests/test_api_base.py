@@ -106,4 +106,5 @@ def test_the_audit_log_api_filters_by_action(dealer_a, api):
 
 
 def test_health_check_reports_the_database(db, client):
-    assert client.get("/healthz").json() == {"status": "ok"}
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["database"] == "ok"

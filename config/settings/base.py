@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crm.core.health.HealthCheckMiddleware",  # /healthz needs no session or database transaction
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -217,6 +218,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # JSON (a body nested too deep is a 400, not a 500), forms and multipart uploads
+    "DEFAULT_PARSER_CLASSES": [
+        "crm.api.parsers.DepthSafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "crm.tenancy.authentication.ApiCredentialAuthentication",
         "crm.tenancy.authentication.TenantSessionAuthentication",

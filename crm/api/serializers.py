@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from crm.core.period import period_errors
+
 
 class DateRangeQuerySerializer(serializers.Serializer[Any]):
     """?start=&end= of a figures endpoint (dates in the dealership's zone, both included)."""
@@ -14,6 +16,7 @@ class DateRangeQuerySerializer(serializers.Serializer[Any]):
     end = serializers.DateField()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["start"] > attrs["end"]:
-            raise serializers.ValidationError({"end": ["The end is before the start."]})
+        errors = period_errors(attrs["start"], attrs["end"])
+        if errors:
+            raise serializers.ValidationError({name: [message] for name, message in errors.items()})
         return attrs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
@@ -11,6 +10,7 @@ from django.forms import BaseForm
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.errors import ApplicationError
+from crm.core.period import period_errors
 
 
 def form_errors_from(form: BaseForm, error: ValidationError | ApplicationError) -> None:
@@ -34,8 +34,7 @@ class DateRangeForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        start: date | None = cleaned.get("start")
-        end: date | None = cleaned.get("end")
-        if start and end and start > end:
-            self.add_error("end", _("The end is before the start."))
+        for name, message in period_errors(cleaned.get("start"), cleaned.get("end")).items():
+            self.add_error(name, message)
+            cleaned.pop(name, None)
         return cleaned

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.utils.translation import gettext as _
 
+from crm.api.errors import error_body
 from crm.core.errors import ApplicationError
 from crm.core.extensions import fragments_shown
 from crm.core.home import home_cards
@@ -61,24 +65,53 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@login_not_required
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and database reachability, for load balancers and docker compose."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return JsonResponse({"status": "ok"})
-    except Exception:  # noqa: BLE001 - report, never raise, from a health check
-        return JsonResponse({"status": "database unavailable"}, status=503)
+# The error pages: JSON in the API's error shape under /api/, the product's own pages elsewhere.
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refused before any view (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a bad host…)."""
+    too_large = isinstance(exception, RequestDataTooBig)
+    status = 413 if too_large else 400
+    if _is_api(request):
+        if too_large:
+            body = error_body("request_too_large", _("The request body is too large."))
+        else:
+            body = error_body("bad_request", _("The request could not be read."))
+        return JsonResponse(body, status=status)
+    return HttpResponse(loader.get_template("400.html").render({"too_large": too_large}), status=status)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
     return render(request, "404.html", status=404)
 
 
-def error_500(request: HttpRequest) -> HttpResponse:
-    return render(request, "500.html", status=500)
-
-
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("permission_denied", _("You do not have permission to do this.")), status=403)
     return render(request, "403.html", status=403)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    """An unhandled error. The database being unreachable is a 503 with Retry-After (try again soon),
+    not a 500; the page is rendered without the request's context (which would need the database)."""
+    unavailable = isinstance(sys.exc_info()[1], OperationalError | InterfaceError)
+    status = 503 if unavailable else 500
+    if _is_api(request):
+        if unavailable:
+            body = error_body("service_unavailable", _("The service is unavailable for a moment; try again shortly."))
+        else:
+            body = error_body("server_error", _("Something went wrong; it has been logged."))
+        response: HttpResponse = JsonResponse(body, status=status)
+    else:
+        response = HttpResponse(
+            loader.get_template("503.html" if unavailable else "500.html").render({}), status=status
+        )
+    if unavailable:
+        response["Retry-After"] = "30"
+    return response
