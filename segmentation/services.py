@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError
 from crm.core.models import NightlyRun
-from crm.core.nightly import STALE_AFTER
+from crm.core.nightly import nightly_runs_abandon
 from crm.core.tasks import nightly_tenant_task
 from crm.tenancy.access import require
 from crm.tenancy.audit import RequestMeta, audit_record
@@ -88,8 +88,8 @@ def _plain(value: Any) -> Any:
 def segmentation_request_run(*, actor: Membership, meta: RequestMeta | None = None) -> None:
     """ "Recompute now": queue the segmentation step for the actor's dealership."""
     require(actor, "segmentation.manage", _("Only managers may start a recomputation."))
-    recent = timezone.now() - STALE_AFTER  # older "running" records were left by a killed worker
-    if NightlyRun.objects.filter(step=STEP, status=NightlyRun.Status.RUNNING, started_at__gte=recent).exists():
+    nightly_runs_abandon()  # a killed worker's records do not count as a run in progress
+    if NightlyRun.objects.filter(step=STEP, status=NightlyRun.Status.RUNNING).exists():
         raise ApplicationError(_("A recomputation is running already; wait for it to finish."), code="run_in_progress")
     audit_record(action=AuditAction.NIGHTLY_STARTED, actor=actor.user, summary=STEP, data={"step": STEP}, meta=meta)
     tenant_id = actor.tenant_id

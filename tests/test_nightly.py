@@ -76,14 +76,73 @@ def test_a_step_already_running_for_the_tenant_is_skipped(dealer_a, steps, owner
     assert runs[0].status == "skipped"
 
 
-def test_runs_left_running_by_a_killed_worker_are_marked_interrupted(dealer_a, steps, in_tenant):
+def test_runs_left_running_by_a_killed_worker_are_marked_abandoned(dealer_a, steps, in_tenant):
     with in_tenant(dealer_a):
         stale = NightlyRun.objects.create(step="test.x", run_date=date(2026, 11, 22), trigger="schedule")
         NightlyRun.objects.filter(pk=stale.pk).update(started_at=timezone.now() - timedelta(hours=7))
     nightly_run_tenant(tenant_id=dealer_a.tenant.pk, trigger="command")
     with in_tenant(dealer_a):
         stale.refresh_from_db()
-        assert stale.status == "failed" and "Interrupted" in stale.error
+        assert stale.status == "abandoned" and "Abandoned" in stale.error
+
+
+def _worker_connection(tenant_id: int):  # type: ignore[no-untyped-def]
+    """A second real connection as the application role: the 'worker' a test can kill."""
+    import psycopg
+
+    settings = connection.settings_dict
+    conn = psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname=settings["NAME"],
+    )
+    conn.execute("SELECT set_config('app.tenant_id', %s, false)", [str(tenant_id)])
+    return conn
+
+
+@pytest.mark.django_db(transaction=True)  # the worker's records and locks live in other connections
+def test_a_killed_worker_s_run_is_abandoned_and_a_live_one_is_left_alone(dealer_a, in_tenant):
+    """A worker holding the step's lock is alive however long it runs; once its connection dies
+    (SIGKILL), its records are marked abandoned at the next start, which then runs normally."""
+    tenant = dealer_a.tenant.pk
+    long_ago = timezone.now() - timedelta(minutes=30)
+    with in_tenant(dealer_a):
+        pipeline = NightlyRun.objects.create(step="pipeline", run_date=date(2026, 11, 22), trigger="schedule")
+        step = NightlyRun.objects.create(step="test.long", run_date=date(2026, 11, 22), trigger="schedule")
+        NightlyRun.objects.filter(pk__in=[pipeline.pk, step.pk]).update(started_at=long_ago)
+    worker = _worker_connection(tenant)
+    worker.execute("SELECT pg_advisory_xact_lock(hashtext('nightly:test.long'), %s)", [tenant])  # inside its step
+
+    with nightly.nightly_steps.replaced(), in_tenant(dealer_a):
+        assert nightly.nightly_runs_abandon() == 0  # the lock is held: still working
+        assert set(NightlyRun.objects.values_list("status", flat=True)) == {"running"}
+
+    worker.close()  # the worker process dies: PostgreSQL ends its transaction and frees the lock
+
+    with nightly.nightly_steps.replaced(nightly.NightlyStep(name="test.next", run=lambda **kwargs: 3)):
+        runs = nightly_run_tenant(tenant_id=tenant, trigger="command", run_date=date(2026, 11, 23))
+    assert [(r.step, r.status, r.rows) for r in runs] == [("test.next", "succeeded", 3)]
+    with in_tenant(dealer_a):
+        statuses = dict(NightlyRun.objects.filter(run_date=date(2026, 11, 22)).values_list("step", "status"))
+        assert statuses == {"pipeline": "abandoned", "test.long": "abandoned"}
+        assert NightlyRun.objects.get(step="pipeline", run_date=date(2026, 11, 23)).status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recompute_now_is_not_refused_because_of_a_killed_run(dealer_a, in_tenant, web):
+    with in_tenant(dealer_a):
+        dead = NightlyRun.objects.create(step="pipeline", run_date=date(2026, 11, 22), trigger="manual")
+        NightlyRun.objects.filter(pk=dead.pk).update(started_at=timezone.now() - timedelta(minutes=5))
+    client = web(dealer_a.manager)
+    with nightly.nightly_steps.replaced():
+        response = client.post("/settings/nightly/", follow=True)
+    assert "A run is in progress already" not in response.content.decode()
+    page = client.get("/settings/nightly/").content.decode()
+    assert "已中断（执行进程在完成前停止）" in page  # "Abandoned (the worker stopped before it finished)"
+    with in_tenant(dealer_a):
+        assert NightlyRun.objects.get(pk=dead.pk).status == "abandoned"
 
 
 def test_the_fan_out_picks_dealerships_at_their_local_night(dealer_a, dealer_b, monkeypatch, steps, in_tenant):

@@ -15,6 +15,7 @@ class NightlyRun(TenantOwnedModel):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("Skipped (another run was in progress)")
+        ABANDONED = "abandoned", _("Abandoned (the worker stopped before it finished)")
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", _("Nightly schedule")

@@ -28,15 +28,16 @@ from django.utils import timezone
 
 from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.models import NightlyRun
-from crm.tenancy.context import tenant_context
+from crm.tenancy.context import require_tenant_id, tenant_context
 from crm.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 StepFunction = Callable[..., int]
 
-# A "running" record older than this was left by a killed worker.
-STALE_AFTER = timedelta(hours=6)
+# Between opening a step's record and taking its lock, and between two steps of one pipeline,
+# milliseconds pass; a running record older than this with no transaction holding its lock is dead.
+ABANDON_GRACE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +53,48 @@ def _try_step_lock(tenant_id: int, step: str) -> bool:
         cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s), %s)", [f"nightly:{step}", tenant_id])
         (locked,) = cursor.fetchone()
     return bool(locked)
+
+
+def _steps_locked(tenant_id: int, steps: set[str]) -> set[str]:
+    """The steps whose advisory lock for this dealership some live transaction holds (pg_locks: a
+    two-key advisory lock keeps key 1 in classid, key 2 in objid, objsubid 2). A killed worker's
+    connection is gone, and its transaction's locks with it."""
+    if not steps:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT s.step FROM unnest(%s::text[]) AS s(step)
+                WHERE EXISTS (SELECT 1 FROM pg_locks l
+                               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                                 AND l.classid = (hashtext('nightly:' || s.step)::bigint & 4294967295)::oid
+                                 AND l.objid = %s::bigint::oid)""",
+            [sorted(steps), tenant_id],
+        )
+        return {step for (step,) in cursor.fetchall()}
+
+
+def nightly_runs_abandon() -> int:
+    """Mark `abandoned` the current dealership's running records that nothing is working on: a step's
+    when no transaction holds its lock, a pipeline's when none of its steps is alive (both older than
+    ABANDON_GRACE). Called at the start of every run and before "recompute now" checks for a run in
+    progress, so a killed worker neither blocks nor confuses the next run. Returns records marked."""
+    now = timezone.now()
+    running = list(NightlyRun.objects.filter(status=NightlyRun.Status.RUNNING))
+    if not running:
+        return 0
+    young = {run.pk for run in running if run.started_at >= now - ABANDON_GRACE}
+    locked = _steps_locked(require_tenant_id(), {run.step for run in running if run.step != PIPELINE})
+    step_alive = any(run.step != PIPELINE and (run.pk in young or run.step in locked) for run in running)
+    dead = [
+        run.pk
+        for run in running
+        if run.pk not in young and (not step_alive if run.step == PIPELINE else run.step not in locked)
+    ]
+    return NightlyRun.objects.filter(pk__in=dead, status=NightlyRun.Status.RUNNING).update(
+        status=NightlyRun.Status.ABANDONED,
+        error="Abandoned: the worker stopped before the step finished (no process held the step's lock).",
+        finished_at=now,
+    )
 
 
 def tenant_local_date(tenant: Tenant) -> date:
@@ -105,11 +148,7 @@ def nightly_run_tenant(
         return None
 
     with tenant_context(tenant_id):
-        NightlyRun.objects.filter(status=NightlyRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
-            status=NightlyRun.Status.FAILED,
-            error="Interrupted (worker stopped before the step finished).",
-            finished_at=timezone.now(),
-        )
+        nightly_runs_abandon()
         pipeline = NightlyRun.objects.create(step=PIPELINE, run_date=run_date, trigger=trigger)
         upcoming = open_step(steps[0]) if steps else after(-1)
     for index, step in enumerate(steps):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.models import NightlyRun
-from crm.core.nightly import PIPELINE, STALE_AFTER
+from crm.core.nightly import PIPELINE, nightly_runs_abandon
 from crm.core.tasks import nightly_tenant_task
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.models import AuditAction, Membership
@@ -19,8 +18,8 @@ def nightly_request_run(*, actor: Membership, meta: RequestMeta | None = None) -
     """Queue the nightly pipeline for the actor's dealership now ("recompute now")."""
     if not actor.can("nightly.run"):
         raise NotAllowed(_("Your role may not start nightly runs."))
-    recent = timezone.now() - STALE_AFTER  # older "running" records were left by a killed worker
-    if NightlyRun.objects.filter(step=PIPELINE, status=NightlyRun.Status.RUNNING, started_at__gte=recent).exists():
+    nightly_runs_abandon()  # a killed worker's records do not count as a run in progress
+    if NightlyRun.objects.filter(step=PIPELINE, status=NightlyRun.Status.RUNNING).exists():
         raise ApplicationError(_("A run is in progress already; wait for it to finish."), code="run_in_progress")
     audit_record(action=AuditAction.NIGHTLY_STARTED, actor=actor.user, summary=actor.tenant.name, meta=meta)
     tenant_id = actor.tenant_id
