@@ -47,7 +47,7 @@ from crm.tenancy.models import Membership, Tenant, dealership_settings
 from crm.tenancy.roles import Role
 from customers.models import Customer, Vehicle
 from customers.selectors import customer_visible_to
-from customers.validators import normalize_cn_mobile
+from customers.validators import normalize_cn_mobile, normalize_person_name
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +166,10 @@ def ticket_open(*, actor: Membership | None, data: TicketInput, source: str = Ti
         mobile = normalize_cn_mobile(data.contact_mobile)
     except ValidationError as error:
         raise ApplicationError(_("Check the mobile number."), fields={"contact_mobile": error.messages}) from None
+    try:
+        contact_name = normalize_person_name(data.contact_name)
+    except ValidationError as error:
+        raise ApplicationError(_("Check the contact's name."), fields={"contact_name": error.messages}) from None
     if data.vehicle is not None and data.customer is not None and data.vehicle.customer_id != data.customer.pk:
         raise ApplicationError(
             _("That vehicle belongs to another customer."), fields={"vehicle": [_("Not this customer's.")]}
@@ -184,7 +188,7 @@ def ticket_open(*, actor: Membership | None, data: TicketInput, source: str = Ti
         number=_next_number(tenant, now),
         customer=data.customer,
         vehicle=data.vehicle,
-        contact_name=data.contact_name.strip(),
+        contact_name=contact_name,
         contact_mobile=mobile,
         channel=data.channel,
         category=data.category,

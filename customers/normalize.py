@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from customers.validators import normalize_cn_mobile, normalize_plate
+from customers.validators import normalize_cn_mobile, normalize_person_name, normalize_plate
 
 NORMALIZERS = {
+    "name": normalize_person_name,
     "mobile": normalize_cn_mobile,
     "mobile_secondary": normalize_cn_mobile,
     "plate": normalize_plate,

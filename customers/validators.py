@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -87,6 +88,19 @@ def validate_vin(value: str) -> None:
         )
     if vin[8] != vin_check_digit(vin):
         raise ValidationError(_("The VIN's check digit (9th character) does not match."), code="invalid_vin")
+
+
+def normalize_person_name(value: str) -> str:
+    """The one way a person's name is cleaned (customers, complaint contacts, imports; leads later):
+    Unicode NFKC (full-width letters and spaces become ordinary ones), every control and format
+    character dropped (zero-width spaces and joiners, bidi marks, soft hyphens, BOM), runs of white
+    space folded to one space, ends trimmed. A name with nothing visible left is refused."""
+    text = unicodedata.normalize("NFKC", value)
+    text = "".join(char for char in text if not unicodedata.category(char).startswith("C") or char in "\t\n")
+    text = " ".join(text.split())
+    if not text:
+        raise ValidationError(_("Enter a name with at least one visible character."), code="invisible")
+    return text
 
 
 def normalize_plate(value: str) -> str:

@@ -124,3 +124,38 @@ def test_with_the_database_down_the_api_says_503_and_when_to_retry(server_withou
     assert json.loads(body)["error"]["code"] == "service_unavailable"
     status, headers, body = _get(f"{server_without_database}/accounts/sign-in/")
     assert status == 503 and "Back in a moment" in body.decode()
+
+
+@pytest.mark.parametrize("name", ["\u200b\u200b  ", "\u2060\ufeff", "\u200e\u00ad\u3000"])
+def test_a_name_of_invisible_characters_is_refused(dealer_a, api, name):
+    response = api(key=dealer_a.raw_key).post(
+        "/api/v1/customers/", {"name": name, "mobile": "13900002222"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "name" in _shape(response, "validation_error")["fields"]
+
+
+def test_a_name_is_stored_as_people_read_it(dealer_a, api, in_tenant):
+    from customers.models import Customer
+
+    response = api(key=dealer_a.raw_key).post(
+        "/api/v1/customers/", {"name": " ＷＡＮＧ\u200b  小\u00ad明 ", "mobile": "13900003333"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    with in_tenant(dealer_a):
+        assert Customer.objects.get(pk=response.json()["id"]).name == "WANG 小明"
+
+
+def test_a_complaint_contact_of_invisible_characters_is_refused(dealer_a, client):
+    from complaints.models import ComplaintCategory, Ticket
+    from crm.tenancy.context import tenant_context
+
+    assert client.get(f"/c/{dealer_a.tenant.code}/").status_code == 200
+    with tenant_context(dealer_a.tenant.pk):
+        category = ComplaintCategory.objects.order_by("pk").first()
+    data = {"contact_name": "\u200b\u200b", "contact_mobile": "13900004444", "subject": "噪音"}
+    data.update(description="发动机有异响", category=str(category.pk))
+    response = client.post(f"/c/{dealer_a.tenant.code}/", data)
+    assert response.status_code == 200 and "contact_name" in response.context["form"].errors
+    with tenant_context(dealer_a.tenant.pk):
+        assert not Ticket.objects.filter(contact_mobile__endswith="13900004444").exists()
