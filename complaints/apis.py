@@ -3,6 +3,7 @@ attachments, the timeline, and manager metrics. Every write goes through complai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -24,6 +25,7 @@ from complaints.serializers import (
     AttachmentSerializer,
     MetricsQuerySerializer,
     NoteSerializer,
+    RevealedMobileSerializer,
     TicketCreateSerializer,
     TicketEventSerializer,
     TicketSerializer,
@@ -45,7 +47,8 @@ class OpenedCursorPagination(CreatedCursorPagination):
 class TicketViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Ticket]):
     """Complaint tickets the caller may see (all, for managers, agents, auditors and integrations;
     otherwise those assigned to them, watched, or about their own customers). The contact's mobile is
-    masked unless the caller may reveal numbers or is the assignee."""
+    masked unless the caller is the assignee or an integration (whose reads of full numbers are
+    audited); `POST …/reveal-mobile/` shows it in full, audited, to roles that may reveal numbers."""
 
     api_area = "complaints"
     serializer_class = TicketSerializer
@@ -60,6 +63,27 @@ class TicketViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         if not (membership.can("complaints.view_all") or membership.can("complaints.work")):
             return Ticket.objects.none()
         return selectors.ticket_visible_to(viewer=membership).order_by("-opened_at", "-id")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        self._audit_unmasked([row["id"] for row in response.data["results"]])
+        return response
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ticket = self.get_object()
+        self._audit_unmasked([ticket.pk])
+        return Response(self.get_serializer(ticket).data)
+
+    def _audit_unmasked(self, ticket_ids: Sequence[int]) -> None:
+        if self.membership.can("customers.unmasked_bulk"):
+            services.tickets_read_unmasked(viewer=self.membership, ticket_ids=ticket_ids, meta=self.meta)
+
+    @extend_schema(request=None, responses=RevealedMobileSerializer)
+    @action(detail=True, methods=["post"], url_path="reveal-mobile")
+    def reveal_mobile(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
+        """The contact's mobile in full. Audited: who, when, which ticket."""
+        value = services.ticket_reveal_mobile(viewer=self.membership, ticket=self.get_object(), meta=self.meta)
+        return Response({"contact_mobile": value})
 
     @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

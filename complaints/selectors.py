@@ -15,6 +15,7 @@ from crm.core.period import Period
 from crm.core.sql import fetch_dict, fetch_dicts
 from crm.tenancy.models import Membership
 from customers.models import Customer
+from customers.validators import mask_mobile
 
 SOON = timedelta(hours=4)  # "breaching soon": a target falls due within this much wall time
 
@@ -84,6 +85,19 @@ def ticket_queue(*, viewer: Membership, filters: TicketFilters, now: datetime | 
 
 def queue_counts(*, viewer: Membership, now: datetime | None = None) -> dict[str, int]:
     return {queue: ticket_queue(viewer=viewer, filters=TicketFilters(queue=queue), now=now).count() for queue in QUEUES}
+
+
+def ticket_shows_full_mobile(*, viewer: Membership, ticket: Ticket) -> bool:
+    """The contact's mobile in full only to the ticket's assignee, who calls the person back, and to
+    integrations by role (their reads are audited): the customer page's rule (owner, integrations).
+    Everyone else sees it masked and may reveal it with `ticket_reveal_mobile` (audited)."""
+    return ticket.assignee_id == viewer.pk or viewer.can("customers.unmasked_bulk")
+
+
+def ticket_contact_mobile(*, viewer: Membership, ticket: Ticket) -> str:
+    if ticket_shows_full_mobile(viewer=viewer, ticket=ticket):
+        return ticket.contact_mobile
+    return mask_mobile(ticket.contact_mobile)
 
 
 def complaint_home_cards(*, viewer: Membership) -> dict[str, Any] | None:

@@ -8,8 +8,8 @@ from typing import Any
 from rest_framework import serializers
 
 from complaints.models import Channel, Severity, Status, Ticket, TicketEvent
+from complaints.selectors import ticket_contact_mobile
 from crm.api.serializers import DateRangeQuerySerializer
-from customers.validators import mask_mobile
 
 
 class TicketEventSerializer(serializers.ModelSerializer[TicketEvent]):
@@ -22,6 +22,10 @@ class TicketEventSerializer(serializers.ModelSerializer[TicketEvent]):
 
     def get_actor_name(self, event: TicketEvent) -> str:
         return event.actor.display_name if event.actor else ""
+
+
+class RevealedMobileSerializer(serializers.Serializer[Any]):
+    contact_mobile = serializers.CharField()
 
 
 class TicketSerializer(serializers.ModelSerializer[Ticket]):
@@ -75,13 +79,7 @@ class TicketSerializer(serializers.ModelSerializer[Ticket]):
         read_only_fields = fields
 
     def get_contact_mobile(self, ticket: Ticket) -> str:
-        viewer = self.context["membership"]
-        full = (
-            viewer.can("customers.reveal_pii")
-            or viewer.can("customers.unmasked_bulk")
-            or ticket.assignee_id == viewer.pk
-        )
-        return ticket.contact_mobile if full else mask_mobile(ticket.contact_mobile)
+        return ticket_contact_mobile(viewer=self.context["membership"], ticket=ticket)
 
     def get_assignee_name(self, ticket: Ticket) -> str:
         return ticket.assignee.display_name if ticket.assignee else ""

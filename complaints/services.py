@@ -12,7 +12,7 @@ Workflow rules (docs/complaints.md):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,13 +37,15 @@ from complaints.models import (
     TicketEvent,
     TicketWatcher,
 )
+from complaints.selectors import ticket_shows_full_mobile
 from complaints.uploads import check_upload
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.notifications import notify
 from crm.tenancy.access import require
+from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.context import require_tenant_id
-from crm.tenancy.models import Membership, Tenant, dealership_settings
+from crm.tenancy.models import AuditAction, Membership, Tenant, dealership_settings
 from crm.tenancy.roles import Role
 from customers.models import Customer, Vehicle
 from customers.selectors import customer_visible_to
@@ -155,6 +157,33 @@ class TicketInput:
     customer: Customer | None = None
     vehicle: Vehicle | None = None
     assignee: Membership | None = None
+
+
+def ticket_reveal_mobile(*, viewer: Membership, ticket: Ticket, meta: RequestMeta | None = None) -> str:
+    """Show a ticket's masked contact mobile in full: an explicit action, audited like a customer's."""
+    if not ticket_shows_full_mobile(viewer=viewer, ticket=ticket):
+        require(viewer, "customers.reveal_pii", _("Your role may not show full numbers."))
+    audit_record(
+        action=AuditAction.PII_REVEALED,
+        actor=viewer.user,
+        target=ticket,
+        summary=f"{ticket.number}: contact_mobile",
+        data={"field": "contact_mobile"},
+        meta=meta,
+    )
+    return ticket.contact_mobile
+
+
+def tickets_read_unmasked(*, viewer: Membership, ticket_ids: Sequence[int], meta: RequestMeta | None = None) -> None:
+    """Audit an API read that returned full contact mobiles of tickets not assigned to the caller."""
+    if ticket_ids:
+        audit_record(
+            action=AuditAction.CUSTOMERS_READ_UNMASKED,
+            actor=viewer.user,
+            summary=f"{len(ticket_ids)} complaint tickets",
+            data={"ticket_ids": list(ticket_ids[:1000]), "count": len(ticket_ids)},
+            meta=meta,
+        )
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ urlpatterns = [
     path("<int:pk>/resume/", views.ticket_resume, name="resume"),
     path("<int:pk>/reopen/", views.ticket_reopen, name="reopen"),
     path("<int:pk>/watch/", views.ticket_watch, name="watch"),
+    path("<int:pk>/reveal/", views.ticket_reveal, name="reveal"),
     path("<int:pk>/attach/", views.ticket_attach, name="attach"),
     path("<int:pk>/attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
 ]

@@ -33,9 +33,9 @@ from complaints.sla import DEFAULT_TARGETS
 from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
 from crm.core.paging import page_of
+from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of, require_capability
 from crm.tenancy.models import Membership
-from customers.validators import mask_mobile
 
 PAGE_SIZE = 50
 QUEUE_LABELS = {
@@ -59,12 +59,8 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "403.html", status=403)
 
 
-def shows_full_mobile(viewer: Membership, ticket: Ticket) -> bool:
-    return viewer.can("customers.reveal_pii") or ticket.assignee_id == viewer.pk
-
-
 def contact_mobile_for(viewer: Membership, ticket: Ticket) -> str:
-    return ticket.contact_mobile if shows_full_mobile(viewer, ticket) else mask_mobile(ticket.contact_mobile)
+    return selectors.ticket_contact_mobile(viewer=viewer, ticket=ticket)
 
 
 def queue(request: HttpRequest) -> HttpResponse:
@@ -165,6 +161,8 @@ def ticket_detail(request: HttpRequest, pk: int, **forms_: Any) -> HttpResponse:
     context = {
         "ticket": ticket,
         "contact_mobile": contact_mobile_for(viewer, ticket),
+        "mobile_masked": not selectors.ticket_shows_full_mobile(viewer=viewer, ticket=ticket),
+        "can_reveal": viewer.can("customers.reveal_pii"),
         "clock": _clock_state(ticket, timezone.now()),
         "steps": _step_track(ticket),
         "next_step": next_step,
@@ -183,6 +181,17 @@ def ticket_detail(request: HttpRequest, pk: int, **forms_: Any) -> HttpResponse:
     }
     status = 400 if any(f is not None and f.errors for f in forms_.values()) else 200
     return render(request, "complaints/ticket_detail.html", context, status=status)
+
+
+@require_POST
+def ticket_reveal(request: HttpRequest, pk: int) -> HttpResponse:
+    """htmx: swap the masked contact mobile for the full one, recording the reveal in the audit log."""
+    viewer, ticket = _visible_ticket(request, pk)
+    try:
+        value = services.ticket_reveal_mobile(viewer=viewer, ticket=ticket, meta=RequestMeta.from_request(request))
+    except ApplicationError as error:
+        return render(request, "customers/_revealed.html", {"error": error.message}, status=error.status_code)
+    return render(request, "customers/_revealed.html", {"value": value})
 
 
 def _step_track(ticket: Ticket) -> list[dict[str, Any]]:

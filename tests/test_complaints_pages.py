@@ -93,8 +93,12 @@ def test_who_sees_and_works_what(dealer_a, web, in_tenant):
     assert web(dealer_a.admin).get("/complaints/").status_code == 403
     masked = web(dealer_a.consultant).get("/complaints/?queue=team")  # no tickets of hers: masked or none
     assert "13711112222" not in masked.content.decode()
-    manager_page = web(dealer_a.manager).get(f"/complaints/{ticket.pk}/").content.decode()
-    assert "+8613711112222" in manager_page  # managers may reveal numbers
+    manager = web(dealer_a.manager)
+    manager_page = manager.get(f"/complaints/{ticket.pk}/").content.decode()
+    # managers see the number masked, like on the customer page, and may reveal it (audited)
+    assert "+8613711112222" not in manager_page and "137****2222" in manager_page
+    assert 'data-testid="reveal-contact-mobile"' in manager_page
+    assert "+8613711112222" in manager.post(f"/complaints/{ticket.pk}/reveal/").content.decode()
 
 
 def test_queues_show_breached_and_waiting_tickets(dealer_a, web, in_tenant):

@@ -104,3 +104,44 @@ def test_integration_reads_with_full_numbers_are_audited_per_request(dealer_a, a
     with in_tenant(dealer_a):
         event = AuditEvent.objects.get(action="customers_read_unmasked")  # …and every read is recorded
         assert event.data == {"customer_ids": [dealer_a.objects["customer"].pk], "count": 1}
+
+
+def test_a_complaint_ticket_masks_the_contact_mobile_and_reveals_it_audited(dealer_a, api, web, in_tenant):
+    """The ticket's contact is usually the customer: the number follows the customer page's rule
+    (full for the assignee and for integrations, whose reads are audited; masked for everyone
+    else, revealed only through the audited action)."""
+    ticket = dealer_a.objects["ticket"]
+    full = ticket.contact_mobile
+    masked = f"{full[3:6]}****{full[-4:]}"
+    manager = api(dealer_a.manager)
+    listed = manager.get("/api/v1/complaints/tickets/").json()["results"]
+    assert [row["contact_mobile"] for row in listed if row["id"] == ticket.pk] == [masked]
+    assert manager.get(f"/api/v1/complaints/tickets/{ticket.pk}/").json()["contact_mobile"] == masked
+    for page in (f"/complaints/{ticket.pk}/", "/complaints/?queue=all"):
+        html = web(dealer_a.manager).get(page).content.decode()
+        assert full not in html and masked in html
+    with in_tenant(dealer_a):
+        assert not AuditEvent.objects.filter(action="pii_revealed").exists()
+    revealed = manager.post(f"/api/v1/complaints/tickets/{ticket.pk}/reveal-mobile/")
+    assert revealed.status_code == 200 and revealed.json() == {"contact_mobile": full}
+    with in_tenant(dealer_a):
+        event = AuditEvent.objects.get(action="pii_revealed")
+        assert event.actor == dealer_a.manager.user and event.data == {"field": "contact_mobile"}
+    # a consultant who may not reveal numbers is refused, and nothing is recorded
+    assert api(dealer_a.consultant).post(f"/api/v1/complaints/tickets/{ticket.pk}/reveal-mobile/").status_code in (
+        403,
+        404,
+    )
+    # the assignee (who calls back) sees it in full; an integration too, and its read is audited
+    assert api(dealer_a.agent).get(f"/api/v1/complaints/tickets/{ticket.pk}/").json()["contact_mobile"] == full
+    from crm.tenancy.models import ApiCredential
+    from crm.tenancy.services import credential_create
+
+    with in_tenant(dealer_a):
+        _credential, key = credential_create(
+            actor=dealer_a.admin, kind=ApiCredential.Kind.INTEGRATION, name="呼叫中心", scopes=["complaints:read"]
+        )
+    assert api(key=key).get(f"/api/v1/complaints/tickets/{ticket.pk}/").json()["contact_mobile"] == full
+    with in_tenant(dealer_a):
+        read = AuditEvent.objects.get(action="customers_read_unmasked", summary__contains="complaint tickets")
+        assert read.data == {"ticket_ids": [ticket.pk], "count": 1}
