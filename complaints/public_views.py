@@ -3,11 +3,11 @@ against bots, made for phones. /c/<dealership code>/ and /c/<dealership code>/st
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from complaints import selectors, services
@@ -15,6 +15,7 @@ from complaints.forms import PublicComplaintForm, PublicStatusForm
 from complaints.models import Channel, Status, Ticket
 from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
+from crm.core.ratelimit import attempt_over_limit, client_address
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Tenant
 from customers.models import Vehicle
@@ -33,15 +34,9 @@ def _tenant(code: str) -> Tenant:
 
 
 def _over_limit(request: HttpRequest, what: str, tenant: Tenant, limit: int) -> bool:
-    """Count this client's attempts per dealership and hour; True once over `limit`."""
-    hour = timezone.now().strftime("%Y%m%d%H")
-    key = f"public:{what}:{tenant.pk}:{request.META.get('REMOTE_ADDR', '')}:{hour}"
-    cache.add(key, 0, timeout=60 * 60)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        count = 1
-    return count > limit
+    """Count this client's attempts per dealership and clock hour; True once over `limit`."""
+    key = f"public:{what}:{tenant.pk}:{client_address(request)}"
+    return attempt_over_limit(key=key, limit=limit, window=timedelta(hours=1))
 
 
 @login_not_required

@@ -12,6 +12,7 @@ from config.settings.env import (
     env_bool,
     env_int,
     env_list,
+    env_networks,
     env_optional,
     env_rate,
     env_str,
@@ -24,6 +25,9 @@ SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The reverse proxies in front of gunicorn whose X-Forwarded-For names the client (rate limits and
+# the audit trail's address; crm/core/ratelimit.py). Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
     # crm.core first: its `migrate` command (migrations run as the owning role) overrides Django's.

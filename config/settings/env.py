@@ -6,6 +6,7 @@ falling back to a default (the healthchecks habit).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from collections.abc import Callable
@@ -67,6 +68,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or CIDR networks (10.0.0.0/8, ::1); anything else stops start-up."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network.") from None
+    return networks
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -79,3 +79,18 @@ class Notification(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class RateLimitCounter(models.Model):
+    """Attempts per client and window, shared by every process when there is no Redis
+    (crm/core/ratelimit.py). Not tenant-owned: the key names the dealership and the address."""
+
+    key = models.CharField(max_length=200, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="ratelimit_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -9,6 +9,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
 from django.http import HttpRequest
 
+from crm.core.ratelimit import client_address
 from crm.tenancy.models import AuditAction, AuditEvent
 
 
@@ -21,10 +22,10 @@ class RequestMeta:
     def from_request(cls, request: HttpRequest | None) -> RequestMeta:
         if request is None:
             return cls()
-        # REMOTE_ADDR is what the proxy in front of gunicorn hands on; we do not trust
-        # client-supplied X-Forwarded-For for the audit trail.
+        # REMOTE_ADDR, or the client a trusted proxy names (TRUSTED_PROXIES); a client-supplied
+        # X-Forwarded-For from anyone else is ignored.
         return cls(
-            ip_address=request.META.get("REMOTE_ADDR") or None,
+            ip_address=client_address(request) or None,
             user_agent=(request.META.get("HTTP_USER_AGENT") or "")[:300],
         )
 
