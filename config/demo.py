@@ -510,6 +510,7 @@ def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membe
     redemptions, adjustments, a personal butler and referrals, so every loyalty page has data."""
     from django.db.models import Q
 
+    from loyalty import batch as loyalty_batch
     from loyalty import services as loyalty
     from loyalty.models import Level, Member, Programme, Referral, Reward
 
@@ -523,9 +524,9 @@ def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membe
         )
     for checkpoint in (365, 180, 0):  # nights in the past, so expiries and level moves have history
         night = today - timedelta(days=checkpoint)
-        loyalty.orders_earn(run_date=night)
-        loyalty.points_expire(run_date=night)
-        loyalty.levels_recompute(run_date=night)
+        loyalty_batch.orders_earn(run_date=night)
+        loyalty_batch.points_expire(run_date=night)
+        loyalty_batch.levels_recompute(run_date=night)
     agents, managers = by_role[Role.CR_AGENT], by_role[Role.MANAGER]
     members = list(Member.objects.select_related("customer__owner", "level").order_by("pk"))
     for index, member in enumerate(members):
@@ -567,7 +568,7 @@ def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membe
             created_by=agents[0],
             created_at=timezone.make_aware(datetime.combine(bought_on - timedelta(days=20), time(15))),
         )
-        loyalty.referrals_reward(run_date=today)
+        loyalty_batch.referrals_reward(run_date=today)
         prospect = Customer.objects.exclude(pk__in=Order.objects.values("customer_id")).order_by("pk").first()
         if prospect is not None:
             loyalty.referral_create(

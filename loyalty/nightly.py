@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from loyalty.services import care_send, levels_recompute, orders_earn, points_expire
+from loyalty.batch import care_send, levels_recompute, orders_earn, points_expire
 
 
 def loyalty_earn(*, tenant_id: int, run_date: date, trigger: str = "") -> int:

@@ -26,6 +26,12 @@ since the last run, not to customers or orders.
    stored rows. Each row write costs an entry in each of the table's indexes.
 A first run, a settings change, a rule change (ENGINE_VERSION) or a customer deleted outright makes
 the next run score everyone, and so does kept state that no longer matches the rows (StateDrift).
+
+`_run` picks one of three modes, which share the scoring steps (`_start`, `_stage`, `_score`,
+`_score_from_scratch`, `_score_moved`, `_finish`): `_run_cold_build` on a dealership's first run
+(aggregates from the whole orders table, everyone scored, edges from scratch),
+`_run_settings_change` when the kept state cannot be used (changed customers re-aggregated,
+everyone scored, edges from scratch) and `_run_incremental` on the nights after (1–5 above).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -987,126 +993,235 @@ def segmentation_recompute(*, run_date: date, trigger: str = "") -> RunResult:
     return _run(settings, run_date=run_date, trigger=trigger, incremental=False)
 
 
-def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, incremental: bool) -> RunResult:
-    tenant_id = require_tenant_id()
-    started_at, started = timezone.now(), time.monotonic()
-    timings: dict[str, float] = {}
+@dataclass
+class _Run:
+    """What the steps of one run share: the dealership, the dates, the statements' parameters (the
+    edges are added to them as they are found) and the clock."""
 
-    def lap(name: str, since: float) -> float:
+    settings: SegmentationSettings
+    run_date: date
+    tenant_id: int
+    window_start: date
+    params: dict[str, Any]
+    started_at: datetime
+    started: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def quintiles(self) -> bool:
+        return self.settings.scoring_mode == ScoringMode.QUINTILE
+
+    def lap(self, name: str, since: float) -> float:
         now = time.monotonic()
-        timings[name] = round(now - since, 3)
+        self.timings[name] = round(now - since, 3)
         return now
 
-    window_start = window_start_for(settings, run_date)
-    full_aggregates = settings.aggregates_window_start is None
-    state: dict[str, Any] = settings.engine_state if incremental else {}  # type: ignore[assignment]
-    old_n = int(state["n"]) if incremental else 0
-    quintiles = settings.scoring_mode == ScoringMode.QUINTILE
-    cumulative = settings.cumulative_shares
-    params = _params(tenant_id, settings, run_date, window_start)
-    _temp_tables()
 
+# Who is scored: every live customer (a cold build or a settings change), or the rescore set.
+LIVE_CUSTOMERS = (
+    "SELECT id AS customer_id FROM customers_customer WHERE tenant_id = %(tenant)s AND merged_into_id IS NULL"
+)
+RESCORED = "SELECT customer_id FROM seg_rescore"
+
+
+def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, incremental: bool) -> RunResult:
+    """Pick the run's mode. `incremental` (decided by segmentation_recompute: aggregates kept and the
+    kept state valid): only what changed. Otherwise everyone is scored: from the whole orders table
+    when nothing was aggregated yet (a cold build), else from the kept aggregates (a settings or
+    rule change, or kept state that drifted)."""
+    if incremental:
+        return _run_incremental(settings, run_date=run_date, trigger=trigger)
+    if settings.aggregates_window_start is None:
+        return _run_cold_build(settings, run_date=run_date, trigger=trigger)
+    return _run_settings_change(settings, run_date=run_date, trigger=trigger)
+
+
+def _run_cold_build(settings: SegmentationSettings, *, run_date: date, trigger: str) -> RunResult:
+    """A dealership's first run: every customer's aggregates from its whole order history, everyone
+    scored, all edges found from scratch."""
+    run = _start(settings, run_date=run_date, full_aggregates=True)
+    _collect_signals(run.params)
+    mark = _stage(run, full_aggregates=True)
+    n, bounds = _score_from_scratch(run, LIVE_CUSTOMERS)
+    return _finish(
+        run, trigger=trigger, mark=mark, n=n, bounds=bounds, summary_before=_empty_summary(), incremental=False
+    )
+
+
+def _run_settings_change(settings: SegmentationSettings, *, run_date: date, trigger: str) -> RunResult:
+    """The kept state cannot be used (settings or rules changed, or it drifted): customers whose
+    orders changed are re-aggregated, the others keep their aggregates, and everyone is scored again
+    with edges from scratch."""
+    run = _start(settings, run_date=run_date, full_aggregates=False)
+    # Everyone is scored again; customers who somehow have no values row yet get one.
+    _execute(
+        """INSERT INTO seg_affected SELECT c.id FROM customers_customer c
+            WHERE c.tenant_id = %(tenant)s AND c.merged_into_id IS NULL
+              AND NOT EXISTS (SELECT 1 FROM segmentation_customervalue v
+                               WHERE v.tenant_id = %(tenant)s AND v.customer_id = c.id)
+           ON CONFLICT DO NOTHING""",
+        run.params,
+    )
+    _collect_signals(run.params)
+    # Everyone is scored; the customers not re-aggregated keep their aggregates.
+    _snapshot(LIVE_CUSTOMERS, run.params, keep_before=False)
+    mark = _stage(run, full_aggregates=False)
+    n, bounds = _score_from_scratch(run, LIVE_CUSTOMERS)
+    return _finish(
+        run, trigger=trigger, mark=mark, n=n, bounds=bounds, summary_before=_empty_summary(), incremental=False
+    )
+
+
+def _run_incremental(settings: SegmentationSettings, *, run_date: date, trigger: str) -> RunResult:
+    """The nights after: only the customers whose result can differ are scored again (changed,
+    slid out of the window, new signals, a day limit crossed, between an edge's old and new place),
+    and the kept edges are moved rather than found again (docstring, 1–4)."""
+    state: dict[str, Any] = settings.engine_state  # type: ignore[assignment]
+    old_n = int(state["n"])
+    run = _start(settings, run_date=run_date, full_aggregates=False)
+    params = run.params
+    _collect_signals(params)
+    _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_affected", params)
+    _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_slide", params)
+    _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_signal ON CONFLICT DO NOTHING", params)
+    limits = [settings.dormant_after_days, settings.lost_after_days]
+    if not run.quintiles:
+        limits += list(settings.recency_days)
+    previous_run = date.fromisoformat(state["run_date"])
+    _add_day_limits(previous=previous_run, run_date=run_date, limits=limits, params=params)
+    _analyze("seg_affected", "seg_slide", "seg_rescore", "seg_signal")
+    _snapshot(RESCORED, params)
+    mark = _stage(run, full_aggregates=False)
+    if old_n:
+        n, bounds = _score_moved(run, state, old_n)
+    else:
+        # Nobody was scored before: everyone scored now was re-aggregated, so seg_new will hold them
+        # all and computing the edges from scratch reads no more than that.
+        n, bounds = _score_from_scratch(run, RESCORED)
+    return _finish(
+        run, trigger=trigger, mark=mark, n=n, bounds=bounds, summary_before=state["summary"], incremental=True
+    )
+
+
+def _start(settings: SegmentationSettings, *, run_date: date, full_aggregates: bool) -> _Run:
+    """The temporary tables, and the customers whose aggregates are recomputed (seg_affected:
+    everyone when `full_aggregates`) and the orders that slid out of the window (seg_slide)."""
+    tenant_id = require_tenant_id()
+    started_at, started = timezone.now(), time.monotonic()
+    window_start = window_start_for(settings, run_date)
+    run = _Run(
+        settings=settings,
+        run_date=run_date,
+        tenant_id=tenant_id,
+        window_start=window_start,
+        params=_params(tenant_id, settings, run_date, window_start),
+        started_at=started_at,
+        started=started,
+    )
+    _temp_tables()
     _progress(tenant_id, "aggregates", started)
     _collect_affected(
-        params=params,
+        params=run.params,
         previous_window_start=settings.aggregates_window_start,
         window_start=window_start,
         full=full_aggregates,
     )
-    if not incremental and not full_aggregates:
-        # Everyone is scored again; customers who somehow have no values row yet get one.
-        _execute(
-            """INSERT INTO seg_affected SELECT c.id FROM customers_customer c
-                WHERE c.tenant_id = %(tenant)s AND c.merged_into_id IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM segmentation_customervalue v
-                                   WHERE v.tenant_id = %(tenant)s AND v.customer_id = c.id)
-               ON CONFLICT DO NOTHING""",
-            params,
-        )
-    _collect_signals(params)
-    if incremental:
-        _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_affected", params)
-        _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_slide", params)
-        _execute("INSERT INTO seg_rescore SELECT customer_id FROM seg_signal ON CONFLICT DO NOTHING", params)
-        limits = [settings.dormant_after_days, settings.lost_after_days]
-        if not quintiles:
-            limits += list(settings.recency_days)
-        previous_run = date.fromisoformat(state["run_date"])
-        _add_day_limits(previous=previous_run, run_date=run_date, limits=limits, params=params)
-        _analyze("seg_affected", "seg_slide", "seg_rescore", "seg_signal")
-        _snapshot("SELECT customer_id FROM seg_rescore", params)
-    elif not full_aggregates:
-        # Everyone is scored; the customers not re-aggregated keep their aggregates.
-        _snapshot(
-            "SELECT id AS customer_id FROM customers_customer WHERE tenant_id = %(tenant)s AND merged_into_id IS NULL",
-            params,
-            keep_before=False,
-        )
-    _stage_aggregates(params=params, full=full_aggregates)
-    _analyze("seg_before", "seg_agg")
-    _drop_departed(params)
-    mark = lap("aggregates", started)
+    return run
 
-    _progress(tenant_id, "scores", started)
-    # R, F and M edges. Incremental: moved from the kept ones by the rescored customers' old and new
-    # values. When nobody was scored before, everyone scored now was re-aggregated, so seg_new will
-    # hold them all and computing from scratch reads no more than that.
-    bounds: dict[str, list[list[Any]]] = {}
-    if incremental and old_n:
-        if quintiles:
-            new_values = """SELECT customer_id, orders_total AS total, last_activity_on AS last_activity, frequency,
-                                   monetary_cents
-                              FROM seg_agg"""
-            n, bounds = _moved_bounds(["r", "f", "m"], state["bounds"], old_n, new_values, params, quintile_positions)
-            if n and _add_between([(m, state["bounds"][m], bounds[m]) for m in ("r", "f", "m")], params):
-                _analyze("seg_rescore")
-                _snapshot("SELECT customer_id FROM seg_rescore", params)
-        source = "SELECT customer_id FROM seg_rescore"
-    else:
-        n = _scored_count(params)
-        if quintiles:
-            for measure in ("r", "f", "m"):
-                bounds[measure] = _bounds_from_scratch(measure, quintile_positions(n), n, params) if n else []
-        source = (
-            "SELECT customer_id FROM seg_rescore"
-            if incremental
-            else "SELECT id AS customer_id FROM customers_customer WHERE tenant_id = %(tenant)s AND merged_into_id IS NULL"  # noqa: E501
-        )
+
+def _stage(run: _Run, *, full_aggregates: bool) -> float:
+    """The new aggregates staged beside the stored ones, departed customers dropped: the end of the
+    aggregates phase (returns its lap mark)."""
+    _stage_aggregates(params=run.params, full=full_aggregates)
+    _analyze("seg_before", "seg_agg")
+    _drop_departed(run.params)
+    mark = run.lap("aggregates", run.started)
+    _progress(run.tenant_id, "scores", run.started)
+    return mark
+
+
+def _score(run: _Run, source: str, bounds: dict[str, list[list[Any]]]) -> None:
+    """Score `source`'s customers into seg_new with the R, F and M edges in `bounds` (none with
+    thresholds)."""
     for measure in ("r", "f", "m"):
-        params |= _edge_params(measure, bounds.get(measure), 4)
-    _score_into_new(source, params, settings.scoring_mode)
+        run.params |= _edge_params(measure, bounds.get(measure), 4)
+    _score_into_new(source, run.params, run.settings.scoring_mode)
     _analyze("seg_new", "seg_before")
 
-    # Tier edges on the value key, found the same way.
-    if incremental and old_n:
-        n, moved = _moved_bounds(
-            ["t"],
-            state["bounds"],
-            old_n,
-            "SELECT customer_id, value_key FROM seg_new",
-            params,
-            lambda count: tier_positions(count, cumulative),
-        )
-        bounds["t"] = moved["t"]
-        if n and _add_between([("t", state["bounds"]["t"], bounds["t"])], params):
+
+def _score_from_scratch(run: _Run, source: str) -> tuple[int, dict[str, list[list[Any]]]]:
+    """Score `source`'s customers with R, F, M and tier edges found from scratch over everyone
+    scored (seg_agg)."""
+    n = _scored_count(run.params)
+    bounds: dict[str, list[list[Any]]] = {}
+    if run.quintiles:
+        for measure in ("r", "f", "m"):
+            bounds[measure] = _bounds_from_scratch(measure, quintile_positions(n), n, run.params) if n else []
+    _score(run, source, bounds)
+    cumulative = run.settings.cumulative_shares
+    bounds["t"] = _bounds_from_scratch("t", tier_positions(n, cumulative), n, run.params) if n else []
+    return n, bounds
+
+
+def _score_moved(run: _Run, state: dict[str, Any], old_n: int) -> tuple[int, dict[str, list[list[Any]]]]:
+    """Score the rescore set with R, F, M and tier edges moved from the kept ones (`state`, over
+    `old_n` customers); customers found between an edge's old and new place join the rescore set."""
+    params = run.params
+    # R, F and M edges moved from the kept ones by the rescored customers' old and new values.
+    bounds: dict[str, list[list[Any]]] = {}
+    if run.quintiles:
+        new_values = """SELECT customer_id, orders_total AS total, last_activity_on AS last_activity, frequency,
+                               monetary_cents
+                          FROM seg_agg"""
+        n, bounds = _moved_bounds(["r", "f", "m"], state["bounds"], old_n, new_values, params, quintile_positions)
+        if n and _add_between([(m, state["bounds"][m], bounds[m]) for m in ("r", "f", "m")], params):
             _analyze("seg_rescore")
-            _snapshot("SELECT customer_id FROM seg_rescore", params)
-            _score_into_new("SELECT customer_id FROM seg_rescore", params, settings.scoring_mode)
-    else:
-        bounds["t"] = _bounds_from_scratch("t", tier_positions(n, cumulative), n, params) if n else []
+            _snapshot(RESCORED, params)
+    _score(run, RESCORED, bounds)
+    # Tier edges on the value key, found the same way.
+    n, moved = _moved_bounds(
+        ["t"],
+        state["bounds"],
+        old_n,
+        "SELECT customer_id, value_key FROM seg_new",
+        params,
+        lambda count: tier_positions(count, run.settings.cumulative_shares),
+    )
+    bounds["t"] = moved["t"]
+    if n and _add_between([("t", state["bounds"]["t"], bounds["t"])], params):
+        _analyze("seg_rescore")
+        _snapshot(RESCORED, params)
+        _score_into_new(RESCORED, params, run.settings.scoring_mode)
+    return n, bounds
+
+
+def _finish(
+    run: _Run,
+    *,
+    trigger: str,
+    mark: float,
+    n: int,
+    bounds: dict[str, list[list[Any]]],
+    summary_before: dict[str, Any],
+    incremental: bool,
+) -> RunResult:
+    """Tiers from the tier edges, the changed rows written with their history, the kept state and
+    the run's record."""
+    settings, run_date, tenant_id, params = run.settings, run.run_date, run.tenant_id, run.params
+    started = run.started
     params |= _edge_params("t", bounds["t"], 3)
     _assign_tiers(params)
     changed, refreshed = _collect_changes()
     _analyze("seg_changed")
-    mark = lap("scores", mark)
+    mark = run.lap("scores", mark)
 
     _progress(tenant_id, "writing", started, changed=changed)
     written = _apply_changes(tenant_id=tenant_id, run_date=run_date)
-    mark = lap("writing", mark)
+    mark = run.lap("writing", mark)
     _progress(tenant_id, "history", started)
     written += _write_history(tenant_id=tenant_id, run_date=run_date)
-    summary = _summary_delta(state["summary"] if incremental else _empty_summary())
-    mark = lap("history", mark)
+    summary = _summary_delta(summary_before)
+    mark = run.lap("history", mark)
 
     engine_state = {
         "fingerprint": _fingerprint(settings),
@@ -1116,9 +1231,9 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
         "summary": summary,
     }
     SegmentationSettings.objects.filter(pk=settings.pk).update(
-        aggregates_window_start=window_start, engine_state=engine_state
+        aggregates_window_start=run.window_start, engine_state=engine_state
     )
-    if quintiles:
+    if run.quintiles:
         score_bounds: dict[str, Any] = {"n": n} | {
             name: [_to_json_value(e[0]) for e in bounds[m]] for m, name in (("r", "recency"), ("f", "frequency"))
         }
@@ -1129,13 +1244,13 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
             "frequency": settings.frequency_limits,
             "monetary": [str(v) for v in settings.monetary_limits],
         }
-    run = SegmentationRun.objects.create(
+    record = SegmentationRun.objects.create(
         run_date=run_date,
-        started_at=started_at,
+        started_at=run.started_at,
         finished_at=timezone.now(),
         duration_ms=int((time.monotonic() - started) * 1000),
         trigger=trigger,
-        window_start=window_start,
+        window_start=run.window_start,
         customers=summary["customers"],
         scored=summary["scored"],
         aggregates_refreshed=refreshed,
@@ -1147,10 +1262,10 @@ def _run(settings: SegmentationSettings, *, run_date: date, trigger: str, increm
         lifecycle_counts=summary["stages"],
         grid=_grid_list(summary),
     )
-    lap("total", started)
+    run.lap("total", started)
     _progress(tenant_id, "done", started, changed=changed)
     return RunResult(
-        run=run, aggregates_refreshed=refreshed, rows_changed=written, timings=timings, incremental=incremental
+        run=record, aggregates_refreshed=refreshed, rows_changed=written, timings=run.timings, incremental=incremental
     )
 
 

@@ -20,7 +20,7 @@ from crm.messaging.models import OutboxMessage
 from crm.tenancy.context import tenant_context
 from customers import records
 from customers.models import Order
-from loyalty import services
+from loyalty import batch, services
 from loyalty.holidays import holiday_on
 from loyalty.models import CareTemplate, LedgerEntry, Level, LevelChange, Member, Programme, Redemption, Reward
 from loyalty.nightly import loyalty_care, loyalty_earn, loyalty_levels, loyalty_points_expiry
@@ -55,9 +55,9 @@ def member_for(dealer, **customer):  # type: ignore[no-untyped-def]
 
 
 def run_night(day: date) -> None:
-    services.orders_earn(run_date=day)
-    services.points_expire(run_date=day)
-    services.levels_recompute(run_date=day)
+    batch.orders_earn(run_date=day)
+    batch.points_expire(run_date=day)
+    batch.levels_recompute(run_date=day)
 
 
 # --- Earning ---------------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def test_a_completed_order_earns_by_its_rule_and_level_once_and_the_cap_holds(de
     car = OrderFactory(customer=buyer, kind="vehicle_sale", ordered_on=date(2025, 3, 2), amount=Decimal("300000"))
     OrderFactory(customer=buyer, kind="repair", status="open", ordered_on=date(2025, 3, 3), amount=Decimal("999"))
     OrderFactory(customer=buyer, kind="parts", ordered_on=date(2023, 12, 31), amount=Decimal("999"))  # before start
-    counts = services.orders_earn(run_date=date(2025, 3, 5))
+    counts = batch.orders_earn(run_date=date(2025, 3, 5))
     member = Member.objects.get(customer=buyer)  # enrolled automatically, from the first order
     assert counts["enrolled"] == 1 and counts["earned"] == 2
     assert member.joined_on == date(2025, 3, 1) and member.level.code == "regular"
@@ -84,7 +84,7 @@ def test_a_completed_order_earns_by_its_rule_and_level_once_and_the_cap_holds(de
     # a gold member earns 1.5×
     Member.objects.filter(pk=member.pk).update(level=Level.objects.get(code="gold"))
     later = OrderFactory(customer=buyer, kind="maintenance", ordered_on=date(2025, 4, 1), amount=Decimal("1000"))
-    services.orders_earn(run_date=date(2025, 4, 2))
+    batch.orders_earn(run_date=date(2025, 4, 2))
     assert LedgerEntry.objects.get(order=later, kind="earn").points == 1500
 
 
@@ -94,17 +94,17 @@ def test_a_reversed_order_gives_back_its_points_but_never_below_zero(dealer):
     member.save()
     first = OrderFactory(customer=member.customer, kind="repair", ordered_on=date(2025, 2, 1), amount=Decimal("500"))
     second = OrderFactory(customer=member.customer, kind="repair", ordered_on=date(2025, 2, 2), amount=Decimal("300"))
-    services.orders_earn(run_date=date(2025, 2, 3))
+    batch.orders_earn(run_date=date(2025, 2, 3))
     reward = Reward.objects.create(name="机油", points_cost=600)
     services.points_redeem(actor=dealer.agent, member=member, reward=reward, idempotency_key="rev-test-0001")
     records.order_reverse(actor=dealer.manager, order=first)
     records.order_reverse(actor=dealer.manager, order=second)
-    assert services.orders_earn(run_date=date(2025, 2, 4))["reversed"] == 2
+    assert batch.orders_earn(run_date=date(2025, 2, 4))["reversed"] == 2
     member.refresh_from_db()
     reversals = {e.order_id: e.points for e in LedgerEntry.objects.filter(kind="reversal")}
     assert reversals == {first.pk: -200, second.pk: 0}  # only 200 were left after the redemption
     assert member.points_balance == 0
-    assert services.orders_earn(run_date=date(2025, 2, 5))["reversed"] == 0  # once
+    assert batch.orders_earn(run_date=date(2025, 2, 5))["reversed"] == 0  # once
 
 
 # --- Expiry ----------------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def test_points_expire_oldest_first(dealer):
     Member.objects.filter(pk=member.pk).update(joined_on=date(2025, 1, 1))
     for day, amount in ((date(2025, 1, 10), 100), (date(2025, 3, 5), 200), (date(2025, 6, 1), 50)):
         OrderFactory(customer=member.customer, kind="maintenance", ordered_on=day, amount=Decimal(amount))
-    services.orders_earn(run_date=date(2025, 6, 2))
+    batch.orders_earn(run_date=date(2025, 6, 2))
     lots = list(LedgerEntry.objects.filter(member=member).order_by("expires_on").values_list("points", "expires_on"))
     assert lots == [(100, date(2026, 1, 10)), (200, date(2026, 3, 5)), (50, date(2026, 6, 1))]
     reward = Reward.objects.create(name="洗车", points_cost=150)
@@ -145,7 +145,7 @@ def test_points_about_to_expire_are_shown_by_the_same_rule(dealer):
     Member.objects.filter(pk=member.pk).update(joined_on=date(2025, 1, 1))
     OrderFactory(customer=member.customer, kind="maintenance", ordered_on=date(2025, 1, 10), amount=Decimal("100"))
     OrderFactory(customer=member.customer, kind="maintenance", ordered_on=date(2025, 5, 10), amount=Decimal("80"))
-    services.orders_earn(run_date=date(2025, 6, 1))
+    batch.orders_earn(run_date=date(2025, 6, 1))
     services.points_adjust(actor=dealer.manager, member=member, points=-30, note="更正")
     assert services.expiring_points(member=member, by=date(2026, 1, 10)) == 70
     assert services.expiring_points(member=member, by=date(2026, 5, 10)) == 150
@@ -182,7 +182,7 @@ def test_a_level_kept_by_hand_is_left_alone(dealer):
         services.member_set_level(actor=dealer.agent, member=member, level=None, keep=False, note="x")
     with pytest.raises(ApplicationError):
         services.member_set_level(actor=dealer.manager, member=member, level=None, keep=False, note=" ")
-    services.levels_recompute(run_date=date(2026, 1, 1))
+    batch.levels_recompute(run_date=date(2026, 1, 1))
     member.refresh_from_db()
     assert member.level == butler and member.level_locked
 
@@ -201,12 +201,12 @@ def test_a_referral_is_rewarded_once_when_the_referee_buys_a_vehicle(dealer):
         services.referral_create(actor=dealer.agent, referrer=referrer, referee=referrer)
     today = timezone.localdate(timezone=dealer.tenant.zone)
     OrderFactory(customer=referee, kind="maintenance", ordered_on=today)  # not a vehicle
-    assert services.referrals_reward(run_date=today) == 0
+    assert batch.referrals_reward(run_date=today) == 0
     OrderFactory(customer=referee, kind="vehicle_sale", ordered_on=today, amount=Decimal("150000"))
     OrderFactory(customer=referee, kind="vehicle_sale", ordered_on=today, amount=Decimal("90000"))
-    services.orders_earn(run_date=today)
-    services.orders_earn(run_date=today)
-    services.referrals_reward(run_date=today)
+    batch.orders_earn(run_date=today)
+    batch.orders_earn(run_date=today)
+    batch.referrals_reward(run_date=today)
     referral.refresh_from_db()
     member.refresh_from_db()
     bonus = LedgerEntry.objects.filter(member=member, kind="referral")
@@ -247,13 +247,13 @@ def test_birthday_and_holiday_greetings_go_out_once_with_consent(dealer):
     assert {b.points for b in bonuses} == {200}
     # a greeting switched off is not sent
     CareTemplate.objects.filter(occasion="national_day").update(is_active=False)
-    services.care_send(run_date=date(2026, 10, 1))
+    batch.care_send(run_date=date(2026, 10, 1))
     assert not OutboxMessage.objects.filter(purpose="care:national_day").exists()
 
 
 def test_29_february_birthdays_are_greeted_on_28_february_in_other_years(dealer):
     leap = member_for(dealer, birthday=date(2000, 2, 29))
-    services.care_send(run_date=date(2026, 2, 28))
+    batch.care_send(run_date=date(2026, 2, 28))
     assert OutboxMessage.objects.filter(key=f"care:birthday:2026:{leap.customer_id}").exists()
 
 
@@ -390,14 +390,14 @@ def test_merging_customers_merges_their_points_and_keeps_expiry_order(dealer):
     Member.objects.filter(pk__in=[survivor.pk, duplicate.pk]).update(joined_on=date(2025, 1, 1))
     OrderFactory(customer=duplicate.customer, kind="maintenance", ordered_on=date(2025, 1, 5), amount=Decimal("100"))
     OrderFactory(customer=survivor.customer, kind="maintenance", ordered_on=date(2025, 4, 5), amount=Decimal("40"))
-    services.orders_earn(run_date=date(2025, 5, 1))
+    batch.orders_earn(run_date=date(2025, 5, 1))
     records.customer_merge(actor=dealer.agent, survivor=survivor.customer, duplicate=duplicate.customer)
     survivor.refresh_from_db()
     duplicate.refresh_from_db()
     assert survivor.points_balance == 140 and duplicate.points_balance == 0
     copied = LedgerEntry.objects.get(member=survivor, merged_from__isnull=False)
     assert (copied.points, copied.expires_on, copied.kind) == (100, date(2026, 1, 5), "earn")
-    services.points_expire(run_date=date(2026, 1, 5))  # the duplicate's older lot expires first
+    batch.points_expire(run_date=date(2026, 1, 5))  # the duplicate's older lot expires first
     survivor.refresh_from_db()
     assert survivor.points_balance == 40
     # a merge into a customer who is not a member moves the membership whole
@@ -437,7 +437,7 @@ def test_orders_of_a_programme_that_is_paused_earn_nothing(dealer):
     Programme.objects.update(is_active=False)
     member = member_for(dealer)
     OrderFactory(customer=member.customer, kind="maintenance", ordered_on=date(2025, 5, 1))
-    assert services.orders_earn(run_date=date(2025, 5, 2)) == {
+    assert batch.orders_earn(run_date=date(2025, 5, 2)) == {
         "enrolled": 0,
         "earned": 0,
         "reversed": 0,
