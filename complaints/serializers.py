@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from complaints.models import Channel, Severity, Status, Ticket, TicketEvent
 from complaints.selectors import ticket_contact_mobile
-from crm.api.serializers import DateRangeQuerySerializer
+from crm.api.serializers import DateRangeQuerySerializer, StrictInput
 
 
 class TicketEventSerializer(serializers.ModelSerializer[TicketEvent]):
@@ -85,7 +85,7 @@ class TicketSerializer(serializers.ModelSerializer[Ticket]):
         return ticket.assignee.display_name if ticket.assignee else ""
 
 
-class TicketCreateSerializer(serializers.Serializer[Any]):
+class TicketCreateSerializer(StrictInput, serializers.Serializer[Any]):
     contact_name = serializers.CharField(max_length=100)
     contact_mobile = serializers.CharField(max_length=20)
     channel = serializers.ChoiceField(choices=Channel.choices)
@@ -98,7 +98,7 @@ class TicketCreateSerializer(serializers.Serializer[Any]):
     assignee = serializers.IntegerField(required=False, allow_null=True, help_text="Membership id.")
 
 
-class AdvanceSerializer(serializers.Serializer[Any]):
+class AdvanceSerializer(StrictInput, serializers.Serializer[Any]):
     to_status = serializers.ChoiceField(choices=Status.choices, help_text="The next step (steps cannot be skipped).")
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
     root_cause = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
@@ -110,11 +110,11 @@ class AdvanceSerializer(serializers.Serializer[Any]):
     compensation_note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class NoteSerializer(serializers.Serializer[Any]):
+class NoteSerializer(StrictInput, serializers.Serializer[Any]):
     note = serializers.CharField(max_length=4000)
 
 
-class AssignSerializer(serializers.Serializer[Any]):
+class AssignSerializer(StrictInput, serializers.Serializer[Any]):
     assignee = serializers.IntegerField(help_text="Membership id.")
 
 

@@ -43,6 +43,7 @@ from customers.serializers import (
     TouchpointWriteSerializer,
     TransferSerializer,
     VehicleSerializer,
+    VehicleUpdateSerializer,
     VehicleWriteSerializer,
 )
 from customers.timeline import customer_timeline
@@ -221,13 +222,12 @@ class VehicleViewSet(
         )
         return Response(VehicleSerializer(vehicle).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=VehicleWriteSerializer, responses=VehicleSerializer)
+    @extend_schema(request=VehicleUpdateSerializer, responses=VehicleSerializer)
     def partial_update(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         vehicle = self.get_object()
-        data = VehicleWriteSerializer(data=request.data, partial=True)
+        data = VehicleUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        values.pop("customer", None)  # ownership changes go through /transfer/
         values.pop("mileage_km", None)  # mileage goes through /mileage/
         return Response(
             VehicleSerializer(records.vehicle_update(actor=self.membership, vehicle=vehicle, data=values)).data

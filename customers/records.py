@@ -324,8 +324,14 @@ def order_reverse(*, actor: Membership, order: Order) -> Order:
 BULK_LIMIT = 1000
 
 
+ORDER_ITEM_KEYS = ("external_id", "customer_external_id", "vin", "kind", "status", "ordered_on", "amount", "mileage_km")
+
+
 def _order_item(item: dict[str, Any]) -> tuple[dict[str, Any], Customer | None, Vehicle | None]:
-    errors: dict[str, list[str]] = {}
+    # a key the upsert does not write is this row's error, never dropped silently
+    errors: dict[str, list[str]] = {
+        str(key): [_("This field cannot be written here.")] for key in item if key not in ORDER_ITEM_KEYS
+    }
     external_id = str(item.get("external_id") or "").strip()
     if not external_id:
         errors["external_id"] = [_("Required: orders are matched on it.")]

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from crm.api.serializers import StrictInput
 from crm.tenancy.models import Membership
 from customers.models import Customer, MileageReading, Order, Touchpoint, Vehicle
 from customers.selectors import customer_masked_value
@@ -76,7 +77,7 @@ class CustomerSerializer(serializers.ModelSerializer[Customer]):
         return customer_masked_value(viewer=self._viewer(), customer=customer, field="id_number")
 
 
-class CustomerWriteSerializer(serializers.Serializer[Any]):
+class CustomerWriteSerializer(StrictInput, serializers.Serializer[Any]):
     """Input for create (POST) and update (PATCH). Numbers are normalised (138 1234 5678 → +86…)."""
 
     kind = serializers.ChoiceField(choices=Customer.Kind.choices, required=False)
@@ -110,16 +111,16 @@ class CustomerWriteSerializer(serializers.Serializer[Any]):
         return owner
 
 
-class ListFlagSerializer(serializers.Serializer[Any]):
+class ListFlagSerializer(StrictInput, serializers.Serializer[Any]):
     flag = serializers.ChoiceField(choices=["", "red", "black"], allow_blank=True)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class MergeSerializer(serializers.Serializer[Any]):
+class MergeSerializer(StrictInput, serializers.Serializer[Any]):
     duplicate = serializers.IntegerField(help_text="Id of the record to fold into this one.")
 
 
-class RevealSerializer(serializers.Serializer[Any]):
+class RevealSerializer(StrictInput, serializers.Serializer[Any]):
     field = serializers.ChoiceField(choices=["mobile", "mobile_secondary", "id_number"])
 
 
@@ -128,7 +129,7 @@ class RevealedSerializer(serializers.Serializer[Any]):
     value = serializers.CharField()
 
 
-class ReassignSerializer(serializers.Serializer[Any]):
+class ReassignSerializer(StrictInput, serializers.Serializer[Any]):
     from_membership = serializers.IntegerField()
     to_membership = serializers.IntegerField()
 
@@ -159,8 +160,11 @@ class VehicleSerializer(serializers.ModelSerializer[Vehicle]):
         read_only_fields = fields
 
 
-class VehicleWriteSerializer(serializers.Serializer[Any]):
-    customer = serializers.IntegerField(required=False)
+class VehicleUpdateSerializer(StrictInput, serializers.Serializer[Any]):
+    """A vehicle's own facts; who owns it changes only through /transfer/ (a dated change of owner)."""
+
+    written_elsewhere = {"customer": "Change the owner with POST /api/v1/vehicles/{id}/transfer/."}
+
     vin = serializers.CharField(max_length=20, required=False)
     plate = serializers.CharField(max_length=12, required=False, allow_blank=True)
     brand = serializers.CharField(max_length=40, required=False)
@@ -174,12 +178,20 @@ class VehicleWriteSerializer(serializers.Serializer[Any]):
     mileage_km = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=3_000_000)
 
 
-class TransferSerializer(serializers.Serializer[Any]):
+class VehicleWriteSerializer(VehicleUpdateSerializer):
+    """A new vehicle: its facts and its owner."""
+
+    written_elsewhere: dict[str, str] = {}
+
+    customer = serializers.IntegerField(required=False)
+
+
+class TransferSerializer(StrictInput, serializers.Serializer[Any]):
     customer = serializers.IntegerField(help_text="Id of the new owner.")
     on = serializers.DateField(required=False)
 
 
-class MileageReadingSerializer(serializers.ModelSerializer[MileageReading]):
+class MileageReadingSerializer(StrictInput, serializers.ModelSerializer[MileageReading]):
     class Meta:
         model = MileageReading
         fields = ["id", "read_on", "km", "source"]
@@ -205,7 +217,7 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
         read_only_fields = fields
 
 
-class OrderWriteSerializer(serializers.Serializer[Any]):
+class OrderWriteSerializer(StrictInput, serializers.Serializer[Any]):
     customer = serializers.IntegerField()
     vehicle = serializers.IntegerField(required=False, allow_null=True)
     kind = serializers.ChoiceField(choices=Order.Kind.choices)
@@ -227,7 +239,7 @@ class OrderBulkItemSerializer(serializers.Serializer[Any]):
     mileage_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
 
-class OrderBulkSerializer(serializers.Serializer[Any]):
+class OrderBulkSerializer(StrictInput, serializers.Serializer[Any]):
     items = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
 
 
@@ -258,7 +270,7 @@ class TouchpointSerializer(serializers.ModelSerializer[Touchpoint]):
         read_only_fields = fields
 
 
-class TouchpointWriteSerializer(serializers.Serializer[Any]):
+class TouchpointWriteSerializer(StrictInput, serializers.Serializer[Any]):
     customer = serializers.IntegerField()
     vehicle = serializers.IntegerField(required=False, allow_null=True)
     channel = serializers.ChoiceField(choices=Touchpoint.Channel.choices)

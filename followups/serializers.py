@@ -11,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.api.serializers import DateRangeQuerySerializer
+from crm.api.serializers import DateRangeQuerySerializer, StrictInput
 from crm.tenancy.models import Membership
 from customers.selectors import customer_masked_value
 from followups.models import Attempt, Channel, Disposition, Followup, FollowupSettings, Reason
@@ -109,7 +109,7 @@ class FollowupDetailSerializer(FollowupSerializer):
         return FollowupAttemptSerializer(followup_attempts(followup=followup), many=True).data
 
 
-class FollowupOutcomeSerializer(serializers.Serializer[Any]):
+class FollowupOutcomeSerializer(StrictInput, serializers.Serializer[Any]):
     disposition = serializers.ChoiceField(choices=Disposition.choices)
     notes = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
     callback_on = serializers.DateField(
@@ -130,7 +130,7 @@ class FollowupOutcomeResultSerializer(serializers.Serializer[Any]):
     followup = FollowupSerializer()
 
 
-class FollowupCreateSerializer(serializers.Serializer[Any]):
+class FollowupCreateSerializer(StrictInput, serializers.Serializer[Any]):
     customer = serializers.IntegerField(min_value=1)
     vehicle = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
     reason = serializers.ChoiceField(choices=Reason.choices, default=Reason.MANUAL)
@@ -157,11 +157,11 @@ class FollowupCreateSerializer(serializers.Serializer[Any]):
         return attrs
 
 
-class FollowupAssignSerializer(serializers.Serializer[Any]):
+class FollowupAssignSerializer(StrictInput, serializers.Serializer[Any]):
     assignee = serializers.IntegerField(min_value=1, allow_null=True, help_text="Membership id, or null: the pool.")
 
 
-class FollowupCancelSerializer(serializers.Serializer[Any]):
+class FollowupCancelSerializer(StrictInput, serializers.Serializer[Any]):
     note = serializers.CharField(max_length=1000, help_text="Why it is cancelled.")
 
 
@@ -170,7 +170,7 @@ SETTINGS_FIELDS = [
 ]
 
 
-class FollowupSettingsSerializer(serializers.ModelSerializer[FollowupSettings]):
+class FollowupSettingsSerializer(StrictInput, serializers.ModelSerializer[FollowupSettings]):
     delivery_days = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=365), min_length=0, max_length=6, required=False
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from crm.api.serializers import DateRangeQuerySerializer
+from crm.api.serializers import DateRangeQuerySerializer, StrictInput
 from loyalty.models import LedgerEntry, Level, Member, Redemption, Referral, Reward
 
 
@@ -47,11 +47,11 @@ class MemberSerializer(serializers.ModelSerializer[Member]):
         read_only_fields = fields
 
 
-class MemberCreateSerializer(serializers.Serializer[Any]):
+class MemberCreateSerializer(StrictInput, serializers.Serializer[Any]):
     customer = serializers.IntegerField(min_value=1)
 
 
-class AdjustSerializer(serializers.Serializer[Any]):
+class AdjustSerializer(StrictInput, serializers.Serializer[Any]):
     points = serializers.IntegerField(min_value=-10_000_000, max_value=10_000_000)
     note = serializers.CharField(max_length=300)
 
@@ -109,7 +109,7 @@ class RedemptionSerializer(serializers.ModelSerializer[Redemption]):
         read_only_fields = fields
 
 
-class RedemptionCreateSerializer(serializers.Serializer[Any]):
+class RedemptionCreateSerializer(StrictInput, serializers.Serializer[Any]):
     member = serializers.IntegerField(min_value=1)
     reward = serializers.IntegerField(min_value=1)
     quantity = serializers.IntegerField(min_value=1, max_value=99, default=1)
@@ -122,7 +122,7 @@ class RedemptionCreateSerializer(serializers.Serializer[Any]):
     )
 
 
-class CancelSerializer(serializers.Serializer[Any]):
+class CancelSerializer(StrictInput, serializers.Serializer[Any]):
     note = serializers.CharField(max_length=300)
 
 
@@ -145,7 +145,7 @@ class ReferralSerializer(serializers.ModelSerializer[Referral]):
         read_only_fields = fields
 
 
-class ReferralCreateSerializer(serializers.Serializer[Any]):
+class ReferralCreateSerializer(StrictInput, serializers.Serializer[Any]):
     referrer = serializers.IntegerField(min_value=1, help_text="The referring customer's id.")
     referee = serializers.IntegerField(min_value=1, help_text="The referred customer's id.")
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")

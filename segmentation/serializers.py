@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from crm.api.serializers import StrictInput
 from customers.models import LifecycleStage
 from segmentation.models import (
     CustomerValue,
@@ -159,7 +160,7 @@ class MigrationSerializer(serializers.Serializer[Any]):
     cells = MigrationCellSerializer(many=True)
 
 
-class SettingsSerializer(serializers.ModelSerializer[SegmentationSettings]):
+class SettingsSerializer(StrictInput, serializers.ModelSerializer[SegmentationSettings]):
     scoring_mode = serializers.ChoiceField(choices=ScoringMode.choices, required=False)
     red_list_effect = serializers.ChoiceField(choices=RedListEffect.choices, required=False)
     strategies = serializers.SerializerMethodField()

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from crm.api.serializers import DateRangeQuerySerializer
+from crm.api.serializers import DateRangeQuerySerializer, StrictInput
 from surveys.models import Answer, Invitation, Response, SurveyQuestion, SurveyTemplate, SurveyVersion
 
 
@@ -64,7 +64,7 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
         read_only_fields = fields
 
 
-class InvitationCreateSerializer(serializers.Serializer[Any]):
+class InvitationCreateSerializer(StrictInput, serializers.Serializer[Any]):
     customer = serializers.IntegerField()
     template = serializers.SlugField(help_text="Template code, e.g. service.")
 

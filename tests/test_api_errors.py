@@ -159,3 +159,39 @@ def test_a_complaint_contact_of_invisible_characters_is_refused(dealer_a, client
     assert response.status_code == 200 and "contact_name" in response.context["form"].errors
     with tenant_context(dealer_a.tenant.pk):
         assert not Ticket.objects.filter(contact_mobile__endswith="13900004444").exists()
+
+
+def test_a_field_that_cannot_be_written_is_refused_not_dropped(dealer_a, dealer_b, api, in_tenant):
+    from customers.models import Vehicle
+
+    client = api(key=dealer_a.raw_key)
+    vehicle = dealer_a.objects["vehicle"]
+    other = client.post("/api/v1/customers/", {"name": "另一位", "mobile": "13900005555"}, format="json").json()["id"]
+    response = client.patch(f"/api/v1/vehicles/{vehicle.pk}/", {"customer": other, "color": "白"}, format="json")
+    assert response.status_code == 400
+    fields = _shape(response, "validation_error")["fields"]
+    assert fields == {"customer": ["This field cannot be written here."]} or "customer" in fields
+    with in_tenant(dealer_a):
+        assert Vehicle.objects.get(pk=vehicle.pk).customer_id == vehicle.customer_id  # nothing changed
+    unknown = client.post("/api/v1/customers/", {"name": "王五", "mobile": "13900006666", "vip": True}, format="json")
+    assert unknown.status_code == 400 and "vip" in _shape(unknown, "validation_error")["fields"]
+    rows = client.post(
+        "/api/v1/orders/bulk-upsert/",
+        {
+            "items": [
+                {
+                    "external_id": "X-1",
+                    "customer_external_id": dealer_a.objects["customer"].external_id,
+                    "kind": "maintenance",
+                    "ordered_on": "2026-11-01",
+                    "amount": "100.00",
+                    "discount": "5",
+                }
+            ]
+        },
+        format="json",
+    )
+    results = rows.json()["results"] if isinstance(rows.json(), dict) else rows.json()
+    assert [(r["status"], r["errors"]) for r in results] == [
+        ("error", {"discount": ["This field cannot be written here."]})
+    ]  # the row says which key it could not write, and nothing is written

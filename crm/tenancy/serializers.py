@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from crm.api.serializers import StrictInput
 from crm.tenancy.models import ApiCredential, AuditEvent, Membership, Tenant
 from crm.tenancy.roles import API_SCOPES, STAFF_ROLE_CHOICES, capabilities_of
 
@@ -37,17 +38,17 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
         read_only_fields = fields
 
 
-class MemberInviteSerializer(serializers.Serializer[Any]):
+class MemberInviteSerializer(StrictInput, serializers.Serializer[Any]):
     email = serializers.EmailField()
     full_name = serializers.CharField(max_length=150, allow_blank=True, required=False, default="")
     role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES)
 
 
-class MemberRoleSerializer(serializers.Serializer[Any]):
+class MemberRoleSerializer(StrictInput, serializers.Serializer[Any]):
     role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES)
 
 
-class MemberDeactivateSerializer(serializers.Serializer[Any]):
+class MemberDeactivateSerializer(StrictInput, serializers.Serializer[Any]):
     hand_over_to = serializers.IntegerField(
         required=False, allow_null=True, help_text="Membership id to receive their customers."
     )
@@ -73,7 +74,7 @@ class CredentialSerializer(serializers.ModelSerializer[ApiCredential]):
         read_only_fields = fields
 
 
-class CredentialCreateSerializer(serializers.Serializer[Any]):
+class CredentialCreateSerializer(StrictInput, serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=ApiCredential.Kind.choices)
     name = serializers.CharField(max_length=120)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=API_SCOPES), allow_empty=False)
