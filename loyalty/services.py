@@ -30,8 +30,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from crm.core.errors import ApplicationError, NotAllowed
+from crm.core.errors import ApplicationError
 from crm.messaging.consent import CHANNELS
+from crm.tenancy.access import require
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import Membership, Tenant
 from customers.models import Customer, ListFlag, Order
@@ -56,11 +57,6 @@ KEY_PATTERN = re.compile(r"[-A-Za-z0-9_:.]{8,80}")
 VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CREDIT_KINDS = (Kind.EARN, Kind.REFERRAL, Kind.BIRTHDAY, Kind.COMPENSATION, Kind.ADJUST, Kind.REVERSAL)
 MAX_ADJUSTMENT = 10_000_000
-
-
-def _require(actor: Membership | None, capability: str, message: str) -> None:
-    if actor is not None and not actor.can(capability):
-        raise NotAllowed(message)
 
 
 def _tenant() -> Tenant:
@@ -214,7 +210,7 @@ def _clean_save(instance: Any, *, message: str) -> Any:
 
 @transaction.atomic
 def programme_update(*, actor: Membership, data: dict[str, Any]) -> Programme:
-    _require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
+    require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
     current = programme()
     current = Programme.objects.select_for_update().get(pk=current.pk)
     for name, value in data.items():
@@ -228,20 +224,20 @@ def programme_update(*, actor: Membership, data: dict[str, Any]) -> Programme:
 
 @transaction.atomic
 def level_save(*, actor: Membership, level: Level) -> Level:
-    _require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
+    require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
     return _clean_save(level, message=_("Another level has this code or rank already."))
 
 
 @transaction.atomic
 def earning_rule_save(*, actor: Membership, rule: EarningRule) -> EarningRule:
-    _require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
+    require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
     return _clean_save(rule, message=_("There is a rule for this order type already."))
 
 
 @transaction.atomic
 def reward_save(*, actor: Membership, reward: Reward) -> Reward:
     """Create or edit a reward. Stock is set here; redemptions take from it under a row lock."""
-    _require(actor, "loyalty.manage", _("Your role may not change the rewards catalogue."))
+    require(actor, "loyalty.manage", _("Your role may not change the rewards catalogue."))
     if reward.pk:
         Reward.objects.select_for_update().filter(pk=reward.pk).first()  # wait for redemptions in flight
     return _clean_save(reward, message=_("The reward could not be saved."))
@@ -249,7 +245,7 @@ def reward_save(*, actor: Membership, reward: Reward) -> Reward:
 
 @transaction.atomic
 def care_template_save(*, actor: Membership, template: CareTemplate) -> CareTemplate:
-    _require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
+    require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
     try:
         template.text.format(name="x", dealership="y")
     except (KeyError, IndexError, ValueError):
@@ -271,7 +267,7 @@ def _base_level() -> Level | None:
 def member_enrol(*, actor: Membership | None, customer: Customer) -> Member:
     """Make the customer a member (or return their membership). Merged or black-listed customers
     cannot join."""
-    _require(actor, "loyalty.redeem", _("Your role may not enrol members."))
+    require(actor, "loyalty.redeem", _("Your role may not enrol members."))
     programme()
     if customer.merged_into_id:
         raise ApplicationError(_("This record was merged into another customer."), code="merged")
@@ -340,7 +336,7 @@ def points_adjust(
     *, actor: Membership, member: Member, points: int, note: str, source: str = Source.STAFF
 ) -> LedgerEntry:
     """A manual correction, up or down. Needs `loyalty.adjust` and a note; never below zero."""
-    _require(actor, "loyalty.adjust", _("Your role may not adjust points."))
+    require(actor, "loyalty.adjust", _("Your role may not adjust points."))
     errors: dict[str, list[str]] = {}
     if not note.strip():
         errors["note"] = [_("Say why the points change.")]
@@ -385,7 +381,7 @@ def points_redeem(
     """Exchange points for a reward. The same key returns the original redemption (a retry, a
     double click); the same key for anything else is refused. Never overdraws the balance, never
     oversells the stock, also under concurrent requests."""
-    _require(actor, "loyalty.redeem", _("Your role may not redeem rewards."))
+    require(actor, "loyalty.redeem", _("Your role may not redeem rewards."))
     key = (idempotency_key or "").strip()
     if not KEY_PATTERN.fullmatch(key):
         raise ApplicationError(
@@ -478,7 +474,7 @@ def redemption_cancel(
     *, actor: Membership, redemption: Redemption, note: str, source: str = Source.STAFF
 ) -> Redemption:
     """Undo a redemption: the points come back (as a new credit) and so does the stock."""
-    _require(actor, "loyalty.adjust", _("Your role may not cancel redemptions."))
+    require(actor, "loyalty.adjust", _("Your role may not cancel redemptions."))
     if not note.strip():
         raise ApplicationError(_("Say why it is cancelled."), fields={"note": [_("Required.")]})
     locked = _lock(redemption.member)
@@ -507,7 +503,7 @@ def redemption_cancel(
 def member_set_level(*, actor: Membership, member: Member, level: Level | None, keep: bool, note: str) -> Member:
     """Put a member on a level by hand (e.g. personal butler). With `keep`, the nightly run leaves
     it alone; without, the next run may move the member again."""
-    _require(actor, "loyalty.adjust", _("Your role may not change a member's level."))
+    require(actor, "loyalty.adjust", _("Your role may not change a member's level."))
     if not note.strip():
         raise ApplicationError(_("Say why the level changes."), fields={"note": [_("Required.")]})
     locked = _lock(member)
@@ -533,7 +529,7 @@ def member_set_level(*, actor: Membership, member: Member, level: Level | None, 
 @transaction.atomic
 def referral_create(*, actor: Membership | None, referrer: Customer, referee: Customer, note: str = "") -> Referral:
     """Record who recommended whom. The referrer joins the programme if not a member yet."""
-    _require(actor, "loyalty.redeem", _("Your role may not record referrals."))
+    require(actor, "loyalty.redeem", _("Your role may not record referrals."))
     if referrer.pk == referee.pk:
         raise ApplicationError(_("A customer cannot refer themselves."), fields={"referee": [_("Same customer.")]})
     if referee.merged_into_id:

@@ -54,6 +54,7 @@ from django.utils import timezone
 from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.sql import fetch_dicts
 from crm.tenancy.context import require_tenant_id
+from crm.tenancy.models import dealership_settings
 from customers.models import LifecycleStage, Order, RelationshipClass
 from customers.records import customers_apply_derived_classes
 from segmentation.models import ScoringMode, Segment, SegmentationRun, SegmentationSettings, Tier
@@ -168,8 +169,7 @@ class RunResult:
 
 
 def settings_for_tenant() -> SegmentationSettings:
-    settings, _created = SegmentationSettings.objects.get_or_create(tenant_id=require_tenant_id())
-    return settings
+    return dealership_settings(SegmentationSettings)
 
 
 def window_start_for(settings: SegmentationSettings, run_date: date) -> date:
