@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -32,13 +33,32 @@ def browser() -> Iterator[object]:
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+# Every page of every journey runs under the product's Content-Security-Policy: a violation (an
+# inline script or style, a request to another site) is recorded in the page and fails the journey.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI || "inline"} at ${location.pathname}`);
+});
+"""
+
+
 @pytest.fixture
 def page(browser, live_server) -> Iterator[object]:  # type: ignore[no-untyped-def]
     context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 860})
     context.set_default_timeout(15_000)
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
+    violations: list[str] = []
     page = context.new_page()
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     yield page
+    with contextlib.suppress(Exception):  # the page may be gone at teardown; the console log still counts
+        violations += page.evaluate("window.__cspViolations || []")
     context.close()
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
