@@ -190,7 +190,7 @@ class TicketViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelM
 
     @extend_schema(request=NoteSerializer, responses={201: TicketEventSerializer}, methods=["POST"])
     @extend_schema(responses=TicketEventSerializer(many=True), methods=["GET"])
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)  # a ticket's events: one list
     def events(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         """GET: the timeline, oldest first. POST {"note": …}: add a note."""
         ticket = self.get_object()

@@ -9,10 +9,10 @@ from rest_framework import serializers
 
 from complaints.models import Channel, Severity, Status, Ticket, TicketEvent
 from complaints.selectors import ticket_contact_mobile
-from crm.api.serializers import DateRangeQuerySerializer, StrictInput
+from crm.api.serializers import BlankChoices, DateRangeQuerySerializer, StrictInput
 
 
-class TicketEventSerializer(serializers.ModelSerializer[TicketEvent]):
+class TicketEventSerializer(BlankChoices, serializers.ModelSerializer[TicketEvent]):
     actor_name = serializers.SerializerMethodField()
 
     class Meta:
@@ -28,7 +28,7 @@ class RevealedMobileSerializer(serializers.Serializer[Any]):
     contact_mobile = serializers.CharField()
 
 
-class TicketSerializer(serializers.ModelSerializer[Ticket]):
+class TicketSerializer(BlankChoices, serializers.ModelSerializer[Ticket]):
     contact_mobile = serializers.SerializerMethodField()
     category_code = serializers.CharField(source="category.code", read_only=True)
     category_name = serializers.CharField(source="category.name", read_only=True)

@@ -245,8 +245,11 @@ class VehicleViewSet(
         )
         return Response(VehicleSerializer(vehicle).data)
 
-    @extend_schema(request=MileageReadingSerializer, responses=MileageReadingSerializer(many=True))
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(responses=MileageReadingSerializer(many=True), methods=["GET"])
+    @extend_schema(
+        request=MileageReadingSerializer, responses={201: MileageReadingSerializer(many=True)}, methods=["POST"]
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None)  # every reading: a short list
     def mileage(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
         """Odometer readings over time (GET), or add one (POST: read_on, km)."""
         vehicle = self.get_object()

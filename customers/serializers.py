@@ -53,7 +53,7 @@ class CustomerSerializer(serializers.ModelSerializer[Customer]):
     mobile_secondary = serializers.SerializerMethodField()
     email = serializers.SerializerMethodField()
     id_number = serializers.SerializerMethodField()
-    owner_name = serializers.CharField(source="owner.display_name", read_only=True, default=None)
+    owner_name = serializers.CharField(source="owner.display_name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Customer

@@ -86,6 +86,7 @@ class DashboardCustomersApi(TenantAPIMixin, APIView):
 
     api_area = "dashboards"
     required_capability = "dashboards.view"
+    pagination_class = DefaultPagination  # the schema documents the paged answer
 
     @extend_schema(
         parameters=[

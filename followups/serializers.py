@@ -186,8 +186,10 @@ class FollowupSummaryQuerySerializer(DateRangeQuerySerializer):
     """?start=&end= of the follow-up figures."""
 
 
-class FollowupPersonLoadSerializer(serializers.Serializer[PersonLoad]):
-    member = FollowupPersonSerializer(allow_null=True, help_text="null: the pool (nobody holds it).")
+class FollowupLoadSerializer(serializers.Serializer[PersonLoad]):
+    """The figures of a person's (or the team's) follow-ups."""
+
+
     due_today = serializers.IntegerField()
     overdue = serializers.IntegerField()
     upcoming = serializers.IntegerField()
@@ -197,6 +199,10 @@ class FollowupPersonLoadSerializer(serializers.Serializer[PersonLoad]):
     finished = serializers.IntegerField()
     completion_rate = serializers.FloatField(allow_null=True, help_text="done ÷ finished, in percent")
 
+
+
+class FollowupPersonLoadSerializer(FollowupLoadSerializer):
+    member = FollowupPersonSerializer(allow_null=True, help_text="null: the pool (nobody holds it).")
 
 class FollowupReasonFiguresSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
@@ -213,8 +219,6 @@ class FollowupTeamFiguresSerializer(serializers.Serializer[TeamFigures]):
     people = FollowupPersonLoadSerializer(many=True)
     by_reason = FollowupReasonFiguresSerializer(many=True)
 
-    @extend_schema_field(FollowupPersonLoadSerializer)
+    @extend_schema_field(FollowupLoadSerializer)
     def get_totals(self, figures: TeamFigures) -> dict[str, Any]:
-        data = dict(FollowupPersonLoadSerializer(figures.totals).data)
-        data.pop("member", None)
-        return data
+        return dict(FollowupLoadSerializer(figures.totals).data)

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from crm.api.serializers import StrictInput
+from crm.api.serializers import BlankChoices, StrictInput
 from customers.models import LifecycleStage
 from segmentation.models import (
     CustomerValue,
@@ -21,14 +21,14 @@ from segmentation.models import (
 from segmentation.services import SETTINGS_FIELDS
 
 
-class ValueHistorySerializer(serializers.ModelSerializer[ValueHistory]):
+class ValueHistorySerializer(BlankChoices, serializers.ModelSerializer[ValueHistory]):
     class Meta:
         model = ValueHistory
         fields = ["tier", "segment", "rfm_code", "lifecycle_stage", "valid_from", "valid_to"]
         read_only_fields = fields
 
 
-class CustomerValueSerializer(serializers.ModelSerializer[CustomerValue]):
+class CustomerValueSerializer(BlankChoices, serializers.ModelSerializer[CustomerValue]):
     customer = serializers.IntegerField(source="customer_id", read_only=True)
     customer_name = serializers.CharField(source="customer.name", read_only=True)
     customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)

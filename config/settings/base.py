@@ -299,6 +299,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "crm.api.schema.document_errors"],
     "ENUM_NAME_OVERRIDES": {
         "CredentialKindEnum": "crm.tenancy.models.ApiCredential.Kind",
         "CustomerKindEnum": "customers.models.Customer.Kind",

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -54,6 +54,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             else {"non_field_errors": [str(m) for m in exc.messages]}
         )
         return Response(error_body("validation_error", _("Some fields are not valid."), fields), status=400)
+    if isinstance(exc, DataError):
+        # PostgreSQL refused a value the parsers let through (a time zone offset of 23 hours, a
+        # number past its column): bad input, not a server error
+        return Response(error_body("invalid", _("A value is out of the range this field accepts.")), status=400)
     if isinstance(exc, TenantNotSet):
         return Response(error_body("not_found", _("Not found.")), status=404)
     if isinstance(exc, Http404):

@@ -5,13 +5,30 @@ from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagina
 from rest_framework.request import Request
 
 
-class DefaultPagination(PageNumberPagination):
+class StrictPageSize:
+    """A `page_size` that is not a whole number from 1 to the maximum is a 400 on that parameter,
+    not silently the default (DRF's own behaviour)."""
+
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request: Request) -> int | None:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None:
+            maximum = self.max_page_size  # type: ignore[attr-defined]
+            if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+                message = f"A whole number from 1 to {maximum}."
+                raise ValidationError({self.page_size_query_param: [message]})
+        size: int | None = super().get_page_size(request)  # type: ignore[misc]
+        return size
+
+
+class DefaultPagination(StrictPageSize, PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
 
-class CreatedCursorPagination(CursorPagination):
+class CreatedCursorPagination(StrictPageSize, CursorPagination):
     """Stable paging for large, growing lists (integrations syncing everything)."""
 
     page_size = 100

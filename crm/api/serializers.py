@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -32,6 +32,20 @@ class StrictInput:
                     }
                 )
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class BlankChoices:
+    """For model serializers: a read-only choice field whose model field may be blank keeps "" among
+    its values, so the schema documents it (DRF drops allow_blank from read-only fields)."""
+
+    def include_extra_kwargs(
+        self, kwargs: MutableMapping[str, Any], extra_kwargs: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        blank = kwargs.get("allow_blank") and "choices" in kwargs
+        kwargs = super().include_extra_kwargs(kwargs, extra_kwargs)  # type: ignore[misc]
+        if blank and kwargs.get("read_only"):
+            kwargs["allow_blank"] = True
+        return kwargs
 
 
 class DateRangeQuerySerializer(serializers.Serializer[Any]):
