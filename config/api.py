@@ -1,8 +1,8 @@
 """Version 1 of the REST API: every app's routes (its api_urls.py), the OpenAPI schema and its docs pages."""
 
-from django.urls import include, path
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
+from django.urls import include, path
 from django.utils.decorators import method_decorator
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter

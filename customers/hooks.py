@@ -5,7 +5,10 @@ from django.utils.translation import gettext_lazy as _
 from crm.core.home import HomeCard, home_cards
 from crm.core.nightly import NightlyStep, nightly_steps
 from crm.tenancy.handover import MemberHandover, member_handovers
-from customers import nightly, selectors, services, timeline
+from customers import nightly, selectors, services, tasks, timeline
+
+# the import tasks are queued by name (customers.imports never imports its tasks module): registered here
+assert tasks.import_validate_task.name and tasks.import_commit_task.name
 
 nightly_steps.register(
     # after segmentation: the night's order as managers knew it (the step reads nothing segmentation writes)

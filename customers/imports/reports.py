@@ -1,0 +1,58 @@
+"""What a scan reports: errors as `{row, column, message}` (`row` as the user sees it in Excel,
+header = 1), the headers, mapping and first rows it found, and how that is kept on the job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from customers.models import ImportJob
+
+MAX_STORED_ERRORS = 1000
+
+
+class RowError(TypedDict):
+    row: int | None
+    column: str
+    message: str
+
+
+class _ErrorLog:
+    def __init__(self) -> None:
+        self.stored: list[RowError] = []
+        self.count = 0
+        self.rows: set[int | None] = set()
+
+    def add(self, row: int | None, column: str, message: str) -> None:
+        self.count += 1
+        self.rows.add(row)
+        if len(self.stored) < MAX_STORED_ERRORS:
+            self.stored.append({"row": row, "column": column, "message": message})
+
+
+@dataclass
+class ScanResult:
+    total_rows: int = 0
+    errors: _ErrorLog = field(default_factory=_ErrorLog)
+    headers: list[str] = field(default_factory=list)
+    header_row: int | None = None
+    fields: dict[str, int] = field(default_factory=dict)
+    sample: list[list[str]] = field(default_factory=list)
+
+
+def _store_scan(job: ImportJob, result: ScanResult) -> None:
+    if result.header_row is not None:
+        job.mapping = {
+            **job.mapping,
+            "header_row": result.header_row,
+            "headers": result.headers,
+            "fields": result.fields,
+            "sample": result.sample,
+        }
+    job.total_rows = job.processed_rows = result.total_rows
+    job.error_count = result.errors.count
+    job.errors = list(result.errors.stored)
+    job.result = {
+        "invalid_rows": len(result.errors.rows),
+        "valid_rows": max(result.total_rows - len(result.errors.rows - {None, result.header_row}), 0),
+    }
