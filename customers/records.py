@@ -20,7 +20,8 @@ from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.extensions import Contribution, ExtensionPoint
 from crm.tenancy.access import require
 from crm.tenancy.audit import RequestMeta, audit_record
-from crm.tenancy.models import AuditAction, Membership
+from crm.tenancy.context import require_tenant_id
+from crm.tenancy.models import AuditAction, Membership, Tenant
 from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
 from customers.models import Customer, ListFlag, MileageReading, Order, Touchpoint, Vehicle, VehicleOwnership
 from customers.normalize import normalize_fields
@@ -152,26 +153,50 @@ def customer_set_list_flag(
 
 
 def customer_refresh_last_visit(*, customer_ids: list[int]) -> None:
-    """Recompute last_visit_on (latest non-reversed order or in-person contact), set-based."""
-    if not customer_ids:
-        return
-    orders = dict(
-        Order.objects.filter(customer_id__in=customer_ids)
-        .exclude(status=Order.Status.REVERSED)
-        .values("customer_id")
-        .annotate(last=Max("ordered_on"))
-        .values_list("customer_id", "last")
-    )
-    visits = dict(
-        Touchpoint.objects.filter(customer_id__in=customer_ids, channel__in=IN_PERSON)
-        .values("customer_id")
-        .annotate(last=Max("occurred_at"))
-        .values_list("customer_id", "last")
-    )
-    for customer_id in customer_ids:
-        candidates = [d for d in (orders.get(customer_id), visits.get(customer_id)) if d is not None]
-        days = [timezone.localdate(d) if hasattr(d, "hour") else d for d in candidates]
-        Customer.objects.filter(pk=customer_id).update(last_visit_on=max(days) if days else None)
+    """Recompute last_visit_on of these customers (the rule: see customers_refresh_last_visit_where)."""
+    if customer_ids:
+        customers_refresh_last_visit_where(touched_sql="SELECT unnest(%s::bigint[])", touched_params=[customer_ids])
+
+
+def customers_refresh_last_visit_where(*, touched_sql: str, touched_params: list[Any] | None = None) -> int:
+    """The one "last visit" rule, set-based, for the customer ids `touched_sql` selects: the latest
+    day of a non-reversed order or of an in-person contact (visit, showroom, test drive), as a date
+    in the dealership's time zone; None when there is neither. Returns the rows it changed."""
+    tenant = Tenant.objects.get(pk=require_tenant_id())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH touched AS (SELECT DISTINCT id FROM ({touched_sql}) ids(id) WHERE id IS NOT NULL),
+            orders AS (
+                SELECT o.customer_id, max(o.ordered_on) AS last
+                  FROM customers_order o
+                 WHERE o.tenant_id = %s AND o.status <> %s AND o.customer_id IN (SELECT id FROM touched)
+                 GROUP BY o.customer_id
+            ), visits AS (
+                SELECT p.customer_id, max((p.occurred_at AT TIME ZONE %s)::date) AS last
+                  FROM customers_touchpoint p
+                 WHERE p.tenant_id = %s AND p.channel = ANY(%s) AND p.customer_id IN (SELECT id FROM touched)
+                 GROUP BY p.customer_id
+            ), latest AS (
+                SELECT touched.id, GREATEST(orders.last, visits.last) AS last
+                  FROM touched
+                  LEFT JOIN orders ON orders.customer_id = touched.id
+                  LEFT JOIN visits ON visits.customer_id = touched.id
+            )
+            UPDATE customers_customer c SET last_visit_on = latest.last FROM latest
+             WHERE c.tenant_id = %s AND c.id = latest.id AND c.last_visit_on IS DISTINCT FROM latest.last
+            """,
+            [
+                *(touched_params or []),
+                tenant.pk,
+                Order.Status.REVERSED,
+                tenant.time_zone,
+                tenant.pk,
+                [str(channel) for channel in IN_PERSON],
+                tenant.pk,
+            ],
+        )
+        return int(cursor.rowcount)
 
 
 def customers_apply_derived_classes(*, tenant_id: int, source_table: str) -> int:

@@ -194,3 +194,16 @@ def test_a_field_that_cannot_be_written_is_refused_not_dropped(dealer_a, dealer_
     results = rows.json()["results"] if isinstance(rows.json(), dict) else rows.json()
     assert [(r["status"], list(r["errors"])) for r in results] == [("error", ["discount"])]
     # the row says which key it could not write, and nothing is written
+
+
+def test_an_import_row_with_an_invisible_name_is_a_row_error():
+    from django.core.exceptions import ValidationError
+
+    from customers.imports.kinds import import_kind
+
+    parse = {field.name: field.parse for field in import_kind("customers").fields}["name"]
+    assert parse(" ＷＡＮＧ\u200b 小明 ") == "WANG 小明"
+    # nothing visible: the cell counts as empty, so the row fails on the required name
+    assert parse("\u200b\u200b") is None
+    with pytest.raises(ValidationError):
+        parse("\u200b\u2060x\u200b".replace("x", "\u00ad"))

@@ -429,7 +429,7 @@ def test_a_failure_in_the_middle_of_the_commit_writes_nothing_and_marks_the_job_
     def explode(**kwargs: Any) -> int:  # after the orders were inserted
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports, "customers_refresh_last_visit_from", explode)
+    monkeypatch.setattr(imports.commit, "customers_refresh_last_visit_from", explode)
     job = run.commit(dealer_a.manager, job)
 
     assert job.status == ImportJob.Status.FAILED
@@ -581,7 +581,7 @@ def test_files_that_are_not_csv_or_xlsx_get_a_field_error_not_a_500(dealer_a, we
 
 
 def test_a_file_over_the_size_limit_is_refused(dealer_a, web, in_tenant, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(imports.files, "MAX_UPLOAD_BYTES", 100)
     content = csv_bytes([CUSTOMER_HEADERS] + [customer_row(n) for n in range(1, 5)])
     response = web(dealer_a.manager).post(
         "/customers/imports/new/", {"kind": "customers", "file": SimpleUploadedFile("big.csv", content)}
@@ -594,7 +594,7 @@ def test_a_file_over_the_size_limit_is_refused(dealer_a, web, in_tenant, monkeyp
 def test_an_oversized_upload_is_stopped_while_it_arrives(dealer_a, web, in_tenant, monkeypatch):
     from django.test import Client
 
-    monkeypatch.setattr(imports, "MAX_UPLOAD_BYTES", 64 * 1024)
+    monkeypatch.setattr(imports.files, "MAX_UPLOAD_BYTES", 64 * 1024)
     client = web(dealer_a.manager)
     token_client = Client(enforce_csrf_checks=True)
     token_client.cookies = client.cookies
@@ -715,9 +715,9 @@ def test_progress_is_visible_to_others_while_the_check_runs(
     dealer_a, in_tenant, monkeypatch, owner_cursor, settings, tmp_path
 ):
     """With real commits: another connection sees processed_rows grow while the scan's transaction is open."""
-    monkeypatch.setattr(imports, "PROGRESS_EVERY_ROWS", 1000)
-    monkeypatch.setattr(imports, "PROGRESS_MIN_SECONDS", 0)
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(imports.progress, "PROGRESS_EVERY_ROWS", 1000)
+    monkeypatch.setattr(imports.progress, "PROGRESS_MIN_SECONDS", 0)
+    monkeypatch.setattr(imports.validation, "CHUNK_ROWS", 1000)
     seen: list[tuple[int, int]] = []
     original = imports._Progress.write
 
