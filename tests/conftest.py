@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import ApiCredential, Membership, Tenant
 from crm.tenancy.roles import Role
+from tests.fixtures_shared import SharedData, is_transactional, uses_db
 
 
 def _owner_settings() -> dict[str, Any]:
@@ -60,6 +61,7 @@ def django_db_setup(
             switch(app)
     yield
     with django_db_blocker.unblock():
+        SHARED.release()
         switch(as_owner)
         try:
             teardown_databases(db_cfg, verbosity=0, keepdb=django_db_keepdb)
@@ -420,13 +422,11 @@ def bump_sequences(owner_settings: dict[str, Any], name: str) -> None:
         )
 
 
-@pytest.fixture
-def dealer_b(db) -> Dealership:  # type: ignore[no-untyped-def]
+def _build_dealer_b() -> Dealership:
     return build_dealership("dealer-b", "乙店 Dealer B", variant=0)
 
 
-@pytest.fixture
-def dealer_a(db, dealer_b) -> Dealership:  # type: ignore[no-untyped-def]
+def _build_dealer_a() -> Dealership:
     # Built after B, between two jumps in every sequence: no id of A's is also an id of any row
     # B had before or creates later (the isolation suite's attackers create rows of their own).
     name = connections["default"].settings_dict["NAME"]
@@ -434,6 +434,60 @@ def dealer_a(db, dealer_b) -> Dealership:  # type: ignore[no-untyped-def]
     dealer = build_dealership("dealer-a", "甲店 Dealer A", variant=1)
     bump_sequences(_owner_settings(), name)
     return dealer
+
+
+# B, then A on top of it: built once per test process and shared (tests/fixtures_shared.py).
+SHARED = SharedData([("dealer_b", _build_dealer_b), ("dealer_a", _build_dealer_a)])
+
+
+@pytest.fixture
+def _shared_data(request, django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Before the test's own transaction starts: the shared layers this test asked for, no more."""
+    depth = SHARED.wanted(request.fixturenames, is_transactional(request.node))
+    with django_db_blocker.unblock():
+        SHARED.prepare(request.node.nodeid, depth)
+
+
+@pytest.fixture
+def _django_db_helper(_shared_data, _django_db_helper):  # type: ignore[no-untyped-def]
+    # pytest-django's own helper (every kind of database access goes through it: the db and
+    # transactional_db fixtures, the django_db marker, live_server), preceded by _shared_data.
+    yield
+
+
+@pytest.fixture
+def dealer_b(db, request) -> Dealership:  # type: ignore[no-untyped-def]
+    shared = SHARED.value(request, "dealer_b")
+    return shared if shared is not None else _build_dealer_b()
+
+
+@pytest.fixture
+def dealer_a(db, dealer_b, request) -> Dealership:  # type: ignore[no-untyped-def]
+    shared = SHARED.value(request, "dealer_a")
+    return shared if shared is not None else _build_dealer_a()
+
+
+# Modules whose tests take a minute each: started first, so that with several workers (-n 2)
+# they do not end up last on one worker while the other has nothing left to do.
+LONG_RUNNING = ("tests/test_isolation.py", "tests/test_bad_input.py")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """After pytest-django's own ordering (database tests, then transactional ones, then the rest),
+    the database tests are grouped by the shared data they ask for: A and B, B only, none. Each
+    group then builds (or rolls back) its layers once; any order still works (see SharedData)."""
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        if is_transactional(item):
+            return (1, 0)
+        if not uses_db(item):
+            return (2, 0)
+        depth = SHARED.wanted(item.fixturenames, False)  # type: ignore[attr-defined]
+        long_running = item.nodeid.split("::")[0] in LONG_RUNNING
+        return (0, (0 if long_running else 1) if depth == 2 else 4 - depth)
+
+    items.sort(key=order)
 
 
 @pytest.fixture

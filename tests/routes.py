@@ -34,6 +34,15 @@ class Route:
     def is_api(self) -> bool:
         return self.template.startswith("api/")
 
+    @property
+    def gated_by_admin_site(self) -> bool:
+        """Wrapped by the admin site's admin_view: a user the site refuses (AdminSite.has_permission)
+        is redirected to its sign-in before the view runs, so the path's ids are never read."""
+        return self.is_admin and (
+            getattr(self.callback, "admin_site", None) is not None
+            or getattr(self.callback, "model_admin", None) is not None
+        )
+
     def path(self, object_id: int | None = None) -> str | None:
         def value(name: str) -> str:
             if ID_PARAMS.match(name):
@@ -69,3 +78,51 @@ def _walk(patterns: list[Any], prefix: str, namespace: str, params: tuple[str, .
 
 def all_routes() -> list[Route]:
     return list(_walk(get_resolver().url_patterns, "", "", ()))
+
+
+def verb_refused_before_lookup(route: Route, method: str) -> bool:
+    """A DRF view that does not serve `method` on this route: DRF's own dispatch authenticates,
+    runs the view's permission checks (has_permission: no object yet) and throttles, then answers
+    405 — nothing reads the path's ids. True only when the view keeps DRF's dispatch chain and
+    none of its permission or throttle classes looks at the URL's arguments (view.kwargs)."""
+    from rest_framework.views import APIView
+    from rest_framework.viewsets import ViewSetMixin
+
+    view_class = getattr(route.callback, "cls", None)
+    if view_class is None or not issubclass(view_class, APIView):
+        return False
+    actions = getattr(route.callback, "actions", None)
+    if actions is not None:
+        if method in actions or view_class.initialize_request is not ViewSetMixin.initialize_request:
+            return False
+    elif hasattr(view_class, method):
+        return False
+    for name in ("dispatch", "initial", "check_permissions", "check_throttles", "http_method_not_allowed"):
+        if getattr(view_class, name) is not getattr(APIView, name):
+            return False
+    checks = [c.has_permission for c in view_class.permission_classes] + [
+        getattr(c, "get_cache_key", c.allow_request) for c in view_class.throttle_classes
+    ]
+    return not any("kwargs" in check.__code__.co_names for check in checks)
+
+
+def format_suffix_twins(routes: list[Route]) -> set[Route]:
+    """The DRF format-suffix twins among `routes` ("customers/(?P<pk>…)\\.(?P<format>…)") whose plain
+    route is there too: the same name and the very same view (DRF's router makes one view per route
+    and uses it for both patterns), taking the same parameters but `format`."""
+    plain = {(r.name, id(r.callback), r.params) for r in routes if "format" not in r.params}
+    return {
+        r
+        for r in routes
+        if "format" in r.params
+        and (r.name, id(r.callback), tuple(p for p in r.params if p != "format")) in plain
+        and _renders_json_by_default(r.callback)
+    }
+
+
+def _renders_json_by_default(callback: Any) -> bool:
+    # The plain route answers a request without an Accept header with the view's first renderer;
+    # the twin (".json") with its JSON renderer. They render alike when the first one is JSON.
+    view_class = getattr(callback, "cls", None)
+    renderers = getattr(view_class, "renderer_classes", None) or []
+    return bool(renderers) and getattr(renderers[0], "format", None) == "json"

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from crm.tenancy.context import tenant_context
 from crm.tenancy.middleware import SESSION_TENANT_KEY
 from crm.tenancy.rls import tenant_owned_tables
-from tests.routes import Route, all_routes
+from tests.routes import Route, all_routes, format_suffix_twins, verb_refused_before_lookup
 
 # 400: input refused before any lookup — harmless as long as nothing leaks and nothing changes.
 DENIED = {400, 403, 404, 405}
@@ -101,6 +101,19 @@ def _body_with_ids(target_ids: list[int], tenant_id: int) -> dict[str, Any]:
     }
 
 
+def _refused_by_admin_site(client: Client) -> bool:
+    """Whether the admin site turns away the user signed in on `client` (anyone without a session)."""
+    from django.contrib import admin
+    from django.contrib.auth import SESSION_KEY, get_user_model
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+
+    user_id = client.session.get(SESSION_KEY) if hasattr(client, "session") else None
+    request = RequestFactory().get("/admin/")
+    request.user = get_user_model().objects.get(pk=user_id) if user_id is not None else AnonymousUser()
+    return not admin.site.has_permission(request)
+
+
 def _request(client: Client, method: str, path: str, data: dict[str, Any] | None, api: bool) -> Any:
     call: Callable[..., Any] = getattr(client, method)
     if method == "get":
@@ -132,17 +145,44 @@ def _attack(
     secrets: list[str],
     target_tenant_id: int,
 ) -> list[str]:
+    """Every route (but the ones below), every verb, with each of the target ids or, for a route
+    without an id, with a search for the targets' values, a plain list and a create.
+
+    Not sent, because another request of the attack answers exactly as they would (so no
+    outcome, and no leak, goes unseen):
+    * a DRF format-suffix twin ("customers/<pk>.json", `format_suffix_twins`) of a route in the
+      list with any id but the first (it still gets every verb once): DRF's router serves both
+      patterns with the very same view function, which gets the same arguments plus
+      format="json"; that only picks the renderer, and the plain route's default renderer (our
+      clients send no Accept header) is JSON as well. The twin's permission checks, queryset and
+      lookup are the plain route's, which is attacked in full;
+    * for a persona the admin site refuses (not staff: AdminSite.has_permission is false), the
+      admin routes wrapped by the site's admin_view with any id but the first: admin_view
+      redirects such a user to the admin sign-in before the view runs, so the id in the path is
+      never read. Every admin route is still sent with every verb, and with every id to a
+      persona the site lets in;
+    * on an API route, a verb its DRF view does not serve with any id but the first
+      (`verb_refused_before_lookup`): DRF authenticates, checks permissions that look at no
+      object nor at the URL's arguments, then answers 405 — the id is never read either.
+    """
     failures: list[str] = []
+    twins = format_suffix_twins(routes)
+    refused_by_admin = _refused_by_admin_site(client)
     for route in routes:
         if api_only and not route.is_api:
             continue
         use_api = api or route.is_api
         if route.takes_id:
-            for object_id in target_ids:
+            ids = target_ids[:1] if refused_by_admin and route.gated_by_admin_site else target_ids
+            if route in twins:
+                ids = target_ids[:1]  # every verb once; the plain route takes every id (see above)
+            for object_id in ids:
                 path = route.path(object_id)
                 assert path is not None
                 for method in METHODS:
                     if route.is_admin and method not in ("get", "post"):
+                        continue
+                    if object_id != ids[0] and verb_refused_before_lookup(route, method):
                         continue
                     body = None if method == "get" else _body_with_ids(target_ids, target_tenant_id)
                     response = _request(client, method, path, body, use_api)
