@@ -189,7 +189,6 @@ class FollowupSummaryQuerySerializer(DateRangeQuerySerializer):
 class FollowupLoadSerializer(serializers.Serializer[PersonLoad]):
     """The figures of a person's (or the team's) follow-ups."""
 
-
     due_today = serializers.IntegerField()
     overdue = serializers.IntegerField()
     upcoming = serializers.IntegerField()
@@ -200,9 +199,9 @@ class FollowupLoadSerializer(serializers.Serializer[PersonLoad]):
     completion_rate = serializers.FloatField(allow_null=True, help_text="done ÷ finished, in percent")
 
 
-
 class FollowupPersonLoadSerializer(FollowupLoadSerializer):
     member = FollowupPersonSerializer(allow_null=True, help_text="null: the pool (nobody holds it).")
+
 
 class FollowupReasonFiguresSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
