@@ -50,6 +50,27 @@ class Status(models.TextChoices):
 OPEN_STATUSES = (Status.GREET, Status.LISTEN, Status.CALM, Status.HANDLE, Status.REOPENED)
 
 
+class CustomerState(models.TextChoices):
+    """What the customer is shown of a ticket (the public status page). The staff's steps are
+    instructions to staff ("calm the customer"), not something to show an upset customer."""
+
+    RECEIVED = "received", pgettext_lazy("complaint shown to the customer", "Received")
+    HANDLING = "handling", pgettext_lazy("complaint shown to the customer", "Being handled")
+    RESOLVED = "resolved", pgettext_lazy("complaint shown to the customer", "Resolved")
+    CLOSED = "closed", pgettext_lazy("complaint shown to the customer", "Closed")
+
+
+CUSTOMER_STATE_OF_STATUS = {
+    Status.GREET: CustomerState.RECEIVED,
+    Status.LISTEN: CustomerState.HANDLING,
+    Status.CALM: CustomerState.HANDLING,
+    Status.HANDLE: CustomerState.HANDLING,
+    Status.REOPENED: CustomerState.HANDLING,
+    Status.CLOSED: CustomerState.RESOLVED,
+    Status.FOLLOWED_UP: CustomerState.CLOSED,
+}
+
+
 class ComplaintCategory(TenantOwnedModel):
     """Dealership-configurable; the standard set is created on first use."""
 

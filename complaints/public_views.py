@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from complaints import selectors, services
 from complaints.forms import PublicComplaintForm, PublicStatusForm
-from complaints.models import Channel, Status, Ticket
+from complaints.models import CUSTOMER_STATE_OF_STATUS, Channel, CustomerState, Status, Ticket
 from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
 from crm.core.ratelimit import attempt_over_limit, client_address
@@ -137,7 +137,7 @@ def complaint_status(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _public_steps(ticket: Ticket) -> list[dict[str, object]]:
-    order = [Status.GREET, Status.LISTEN, Status.CALM, Status.HANDLE, Status.CLOSED, Status.FOLLOWED_UP]
-    current = Status.LISTEN if ticket.status == Status.REOPENED else Status(ticket.status)
-    index = order.index(current)
+    """The customer's four states (never the staff's steps), the ticket's one current."""
+    order = list(CustomerState)
+    index = order.index(CUSTOMER_STATE_OF_STATUS[Status(ticket.status)])
     return [{"label": s.label, "done": i < index, "current": i == index} for i, s in enumerate(order)]

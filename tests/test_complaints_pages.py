@@ -197,6 +197,45 @@ def test_the_public_form_files_a_ticket_and_the_status_check_finds_it(dealer_a, 
     assert public.post("/c/dealer-b/status/", {"number": number, "mobile": "13622223333"}).context.get("ticket") is None
 
 
+# The customer sees four states, never the staff's steps ("greet, listen, calm" read as being
+# handled, not helped). (staff status, what the page shows in English, in Chinese)
+CUSTOMER_STATES = [
+    (Status.GREET, "Received", "已受理"),
+    (Status.LISTEN, "Being handled", "处理中"),
+    (Status.CALM, "Being handled", "处理中"),
+    (Status.HANDLE, "Being handled", "处理中"),
+    (Status.REOPENED, "Being handled", "处理中"),
+    (Status.CLOSED, "Resolved", "已解决"),
+    (Status.FOLLOWED_UP, "Closed", "已关闭"),
+]
+INTERNAL_STEPS = ["问候", "倾听", "平息", "Greet", "Listen", "Calm", "Handle", "Followed up", "Reopened"]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_public_status_page_shows_customer_states_never_the_internal_steps(dealer_a, public, in_tenant, language):
+    with in_tenant(dealer_a):
+        ticket = _ticket(dealer_a)
+    for status, english, chinese in CUSTOMER_STATES:
+        with in_tenant(dealer_a):
+            Ticket.objects.filter(pk=ticket.pk).update(status=status)
+        page = public.post(
+            "/c/dealer-a/status/",
+            {"number": ticket.number, "mobile": "13711112222"},
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        assert page.context["ticket"].pk == ticket.pk
+        html = page.content.decode()
+        shown = english if language == "en" else chinese
+        current = [s for s in page.context["steps"] if s["current"]]
+        assert [str(s["label"]) for s in current] == [shown], status
+        assert [str(s["label"]) for s in page.context["steps"]] == (
+            ["Received", "Being handled", "Resolved", "Closed"]
+            if language == "en"
+            else ["已受理", "处理中", "已解决", "已关闭"]
+        )
+        assert not [word for word in INTERNAL_STEPS if word in html], status
+
+
 def test_the_public_form_refuses_bad_input_bots_and_floods(dealer_a, public, in_tenant):
     bad = _public_post(public, "dealer-a", contact_mobile="123")
     assert bad.status_code == 200 and "contact_mobile" in bad.context["form"].errors
