@@ -224,6 +224,31 @@ def test_a_gb18030_csv_imports(dealer_a, run, in_tenant):
         assert Customer.objects.get(external_id="C00001").address == "福田区深南大道𠀋号"
 
 
+def test_a_utf8_header_over_gbk_rows_is_refused_as_mixed_encodings_naming_the_lines(dealer_a, run, in_tenant):
+    header = csv_bytes([CUSTOMER_HEADERS], encoding="utf-8")
+    rows = csv_bytes([customer_row(n) for n in range(1, 9)], encoding="gbk")
+    job = run(dealer_a.manager, header + rows, "mixed.csv")
+
+    assert job.status == ImportJob.Status.INVALID
+    assert len(job.errors) == 1, job.errors
+    message = job.errors[0]["message"]
+    assert "mixes two text encodings" in message and "choose the column" not in message
+    assert "UTF-8 text on line 1;" in message and "on line 2, 3, 4, 5, 6 and 3 more." in message
+    assert job.errors[0]["row"] == 2
+    with in_tenant(dealer_a):
+        assert not Customer.objects.filter(external_id="C00001").exists()
+
+
+def test_a_gbk_file_whose_short_lines_look_like_utf8_is_not_called_mixed(dealer_a, run):
+    # "模" in GBK is C4 A3, a valid two-byte UTF-8 sequence ("ģ"): not a sign of UTF-8 text
+    only_mo = customer_row(1, 客户姓名="模", 性别="", 省份="", 城市="", 详细地址="1", 客户来源="")
+    rows = [CUSTOMER_HEADERS, only_mo, customer_row(2)]
+    content = csv_bytes(rows, encoding="gbk")
+    assert content.splitlines()[1].decode("utf-8") == ",".join(str(c) for c in only_mo).replace("模", "ģ")
+    job = run.all(dealer_a.manager, content, "gbk.csv")
+    assert job.status == ImportJob.Status.DONE and job.result["created"] == 2
+
+
 def test_a_utf8_csv_without_bom_and_with_semicolons_imports(dealer_a, run):
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=";").writerows([CUSTOMER_HEADERS, customer_row(1)])

@@ -50,6 +50,93 @@ def detect_encoding(sample: bytes) -> str:
     return "utf-8"
 
 
+MIXED_ENCODING_SHOWN_LINES = 5  # line numbers of each kind named in the message
+
+
+def _line_list(numbers: list[int], total: int) -> str:
+    shown = ", ".join(str(n) for n in numbers)
+    if total > len(numbers):
+        return _("%(lines)s and %(more)d more") % {"lines": shown, "more": total - len(numbers)}
+    return shown
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _EncodingCensus:
+    """Which lines of a CSV file are UTF-8 text with a 3- or 4-byte character (Chinese, a BOM), and
+    which are not UTF-8 at all (GBK/GB18030, as Chinese Excel saves). A file with both mixes
+    encodings: whichever single encoding it is read in, part of it is garbled. Lines are counted
+    from 1 like the rows the user sees (a line break inside a quoted cell counts as a line).
+    UTF-16 files are not checked."""
+
+    def __init__(self) -> None:
+        self.line = 0  # lines before the pending bytes
+        self.pending = b""
+        self.utf8_lines: list[int] = []
+        self.utf8_count = 0
+        self.other_lines: list[int] = []
+        self.other_count = 0
+
+    def feed(self, chunk: bytes) -> None:
+        data = self.pending + chunk
+        end = data.rfind(b"\n") + 1
+        self.pending = data[end:]
+        self._classify(data[:end])
+
+    def close(self) -> None:
+        self._classify(self.pending)
+        self.pending = b""
+
+    def _classify(self, block: bytes) -> None:
+        if not block:
+            return
+        if block.isascii() or (self.utf8_count > MIXED_ENCODING_SHOWN_LINES and _is_utf8(block)):
+            # nothing to learn: ASCII, or UTF-8 once enough UTF-8 lines are known (the fast path)
+            self.line += block.count(b"\n")
+            return
+        pieces = block.split(b"\n")
+        if block.endswith(b"\n"):
+            pieces.pop()  # the empty piece after the last line break
+        for text in pieces:
+            self.line += 1
+            if text.isascii():
+                continue
+            if _is_utf8(text):
+                if max(text) < 0xE0:
+                    continue  # only 2-byte sequences: as likely a GBK pair that happens to be valid UTF-8
+                self.utf8_count += 1
+                if len(self.utf8_lines) < MIXED_ENCODING_SHOWN_LINES:
+                    self.utf8_lines.append(self.line)
+            else:
+                self.other_count += 1
+                if len(self.other_lines) < MIXED_ENCODING_SHOWN_LINES:
+                    self.other_lines.append(self.line)
+
+    def raise_if_mixed(self) -> None:
+        if not (self.utf8_lines and self.other_lines):
+            return
+        raise ImportFileError(
+            _(
+                "This file mixes two text encodings, so part of it would be garbled whichever one it is "
+                "read in. UTF-8 text on line %(utf8)s; text that is not UTF-8 (probably GBK, as Chinese "
+                "Excel saves) on line %(other)s. Save the whole file again in one encoding (CSV UTF-8) "
+                "and upload it again."
+            )
+            % {
+                "utf8": ", ".join(str(n) for n in self.utf8_lines)
+                + ("…" if self.utf8_count > len(self.utf8_lines) else ""),
+                "other": _line_list(self.other_lines, self.other_count),
+            },
+            row=self.other_lines[0],
+        )
+
+
 def _delimiter(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in (",", "\t", ";")}
     best = max(counts, key=lambda d: counts[d])
@@ -106,11 +193,18 @@ class SheetReader:
         if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             raise ImportFileError(_("This is not a CSV text file."))
         self.encoding = detect_encoding(sample)
-        # count line breaks for the progress bar: a fast pass over bytes, never the whole file at once
+        # one fast pass over the bytes, never the whole file at once: line breaks for the progress
+        # bar, and whether some lines are UTF-8 and others not (a UTF-8 header over GBK rows)
+        census = _EncodingCensus() if self.encoding != "utf-16" else None
         lines = 0
         while chunk := self.stream.read(1024 * 1024):
             lines += chunk.count(b"\n")
+            if census is not None:
+                census.feed(chunk)
         self.stream.seek(0)
+        if census is not None:
+            census.close()
+            census.raise_if_mixed()
         self.estimated_rows = lines or None
         self._text = io.TextIOWrapper(self.stream, encoding=self.encoding, newline="")
         first_line = sample.decode(self.encoding, errors="ignore").splitlines()[:1]
