@@ -295,7 +295,7 @@ INSERT INTO complaints_ticket (
     tenant_id, number, customer_id, vehicle_id, contact_name, contact_mobile, channel, category_id, severity,
     subject, description, source, status, assignee_id, opened_at, response_target_minutes,
     resolution_target_minutes, response_due_at, response_warn_at, resolution_due_at, resolution_warn_at,
-    first_response_at, resolved_at, response_minutes, resolution_minutes, paused_minutes, root_cause, resolution,
+    first_response_at, resolved_at, response_minutes, resolution_minutes, paused_duration, root_cause, resolution,
     compensation_amount, compensation_points, compensation_note, follow_up_due_on, reopen_count,
     resolution_failed, updated_at
 )
@@ -307,7 +307,7 @@ SELECT m.tenant_id, 'D' || lpad(m.rn::text, 9, '0'), m.id, v.id, m.name, m.mobil
        m.opened + interval '48 hours', m.opened + interval '40 hours',
        m.opened + m.to_answer * interval '1 minute',
        CASE WHEN NOT m.still_open THEN m.opened + m.to_resolve * interval '1 minute' END,
-       m.to_answer, CASE WHEN NOT m.still_open THEN m.to_resolve END, 0,
+       m.to_answer, CASE WHEN NOT m.still_open THEN m.to_resolve END, interval '0',
        CASE WHEN m.still_open THEN '' ELSE '配件质量' END,
        CASE WHEN m.still_open THEN '' ELSE '更换配件并免工时费。' END,
        0, 0, '', CASE WHEN NOT m.still_open THEN (m.opened + m.to_resolve * interval '1 minute')::date + 3 END, 0,

@@ -285,7 +285,7 @@ INSERT INTO complaints_ticket (
     tenant_id, number, customer_id, vehicle_id, contact_name, contact_mobile, channel, category_id, severity,
     subject, description, source, status, assignee_id, opened_at, response_target_minutes,
     resolution_target_minutes, response_due_at, response_warn_at, resolution_due_at, resolution_warn_at,
-    first_response_at, resolved_at, response_minutes, resolution_minutes, paused_minutes, root_cause, resolution,
+    first_response_at, resolved_at, response_minutes, resolution_minutes, paused_duration, root_cause, resolution,
     compensation_amount, compensation_points, compensation_note, follow_up_due_on, reopen_count,
     resolution_failed, updated_at
 )
@@ -293,7 +293,7 @@ SELECT d.tenant_id, 'B' || lpad(d.rn::text, 9, '0'), d.id, v.id, d.name, d.mobil
        '保养后仍有异响', '客户反映保养后车辆仍有异响，要求复查。', 'staff', 'closed', d.agent,
        d.due - 5 + time '09:30', 120, 2880, d.due - 5 + time '11:30', d.due - 5 + time '11:00',
        d.due - 3 + time '09:30', d.due - 3 + time '08:00', d.due - 5 + time '10:00', d.due - 3 + time '16:00',
-       30, 1380, 0, '紧固件松动', '复查并紧固，试车无异响。', 0, 0, '', d.due, 0, false, d.due - 3 + time '16:00'
+       30, 1380, interval '0', '紧固件松动', '复查并紧固，试车无异响。', 0, 0, '', d.due, 0, false, d.due - 3 + time '16:00'
   FROM dated d
   JOIN complaints_complaintcategory cat ON cat.tenant_id = d.tenant_id
   LEFT JOIN customers_vehicle v ON v.id = d.id

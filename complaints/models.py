@@ -7,6 +7,7 @@ close → follow up. The workflow rules live in `complaints/workflow.py`, the cl
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.validators import MinValueValidator
@@ -173,13 +174,16 @@ class Ticket(TenantOwnedModel):
     resolution_warn_at = models.DateTimeField(editable=False)
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
-    # Business minutes from opening, waiting on the customer excluded (for the metrics).
+    # Business minutes from opening, waiting on the customer excluded, to the nearest whole minute
+    # (halves up; for the metrics).
     response_minutes = models.PositiveIntegerField(_("first response (business minutes)"), null=True, editable=False)
     resolution_minutes = models.PositiveIntegerField(_("resolution (business minutes)"), null=True, editable=False)
-    # Waiting on the customer: the clocks stop; on resuming, due times move by the business
-    # minutes spent waiting.
+    # Waiting on the customer: the clocks stop; on resuming, due times move by the business time
+    # spent waiting, exactly (never rounded); paused_duration is the sum of every wait.
     paused_at = models.DateTimeField(_("waiting on the customer since"), null=True, blank=True, editable=False)
-    paused_minutes = models.PositiveIntegerField(_("business minutes waited"), default=0, editable=False)
+    paused_duration = models.DurationField(
+        _("business time waited"), default=timedelta(0), db_default=timedelta(0), editable=False
+    )
     # Escalation stages, each fired once (set by a conditional UPDATE).
     response_warned_at = models.DateTimeField(null=True, blank=True, editable=False)
     response_breached_at = models.DateTimeField(null=True, blank=True, editable=False)

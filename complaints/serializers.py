@@ -33,6 +33,9 @@ class TicketSerializer(BlankChoices, serializers.ModelSerializer[Ticket]):
     category_code = serializers.CharField(source="category.code", read_only=True)
     category_name = serializers.CharField(source="category.name", read_only=True)
     assignee_name = serializers.SerializerMethodField()
+    paused_seconds = serializers.SerializerMethodField(
+        help_text="Business time waited on the customer so far, in seconds, exact (not rounded)."
+    )
 
     class Meta:
         model = Ticket
@@ -62,7 +65,7 @@ class TicketSerializer(BlankChoices, serializers.ModelSerializer[Ticket]):
             "response_minutes",
             "resolution_minutes",
             "paused_at",
-            "paused_minutes",
+            "paused_seconds",
             "response_breached_at",
             "resolution_breached_at",
             "root_cause",
@@ -80,6 +83,9 @@ class TicketSerializer(BlankChoices, serializers.ModelSerializer[Ticket]):
 
     def get_contact_mobile(self, ticket: Ticket) -> str:
         return ticket_contact_mobile(viewer=self.context["membership"], ticket=ticket)
+
+    def get_paused_seconds(self, ticket: Ticket) -> float:
+        return ticket.paused_duration.total_seconds()
 
     def get_assignee_name(self, ticket: Ticket) -> str:
         return ticket.assignee.display_name if ticket.assignee else ""

@@ -39,6 +39,7 @@ from complaints.models import (
 )
 from complaints.selectors import ticket_shows_full_mobile
 from complaints.uploads import check_upload
+from crm.core.business_time import whole_minutes
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.core.extensions import Contribution, ExtensionPoint
 from crm.core.notifications import notify
@@ -280,24 +281,26 @@ def _locked(ticket: Ticket) -> Ticket:
 
 
 def _resume_if_paused(ticket: Ticket, actor: Membership | None, now: datetime) -> None:
+    """The wait is the exact business time from pausing to now; every pending moment moves by it."""
     if ticket.paused_at is None:
         return
     calendar = sla.calendar_for(Tenant.objects.get(pk=ticket.tenant_id))
-    waited = round(calendar.minutes_between(ticket.paused_at, now))
+    waited = calendar.duration_between(ticket.paused_at, now)
     if waited:
         if ticket.first_response_at is None:
-            ticket.response_due_at = sla.shift(calendar, ticket.response_due_at, minutes=waited)
-            ticket.response_warn_at = sla.shift(calendar, ticket.response_warn_at, minutes=waited)
-        ticket.resolution_due_at = sla.shift(calendar, ticket.resolution_due_at, minutes=waited)
-        ticket.resolution_warn_at = sla.shift(calendar, ticket.resolution_warn_at, minutes=waited)
-    ticket.paused_minutes += waited
+            ticket.response_due_at = sla.shift(calendar, ticket.response_due_at, by=waited)
+            ticket.response_warn_at = sla.shift(calendar, ticket.response_warn_at, by=waited)
+        ticket.resolution_due_at = sla.shift(calendar, ticket.resolution_due_at, by=waited)
+        ticket.resolution_warn_at = sla.shift(calendar, ticket.resolution_warn_at, by=waited)
+    ticket.paused_duration += waited
     ticket.paused_at = None
-    _event(ticket, TicketEvent.Kind.RESUMED, actor=actor, waited_minutes=waited)
+    _event(ticket, TicketEvent.Kind.RESUMED, actor=actor, waited_seconds=waited.total_seconds())
 
 
 def _business_minutes_since_opening(ticket: Ticket, now: datetime) -> int:
+    """Business time since opening less the time waited, in whole minutes (halves up)."""
     calendar = sla.calendar_for(Tenant.objects.get(pk=ticket.tenant_id))
-    return max(0, round(calendar.minutes_between(ticket.opened_at, now)) - ticket.paused_minutes)
+    return max(0, whole_minutes(calendar.duration_between(ticket.opened_at, now) - ticket.paused_duration))
 
 
 @dataclass

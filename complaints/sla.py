@@ -3,14 +3,15 @@
 Targets come from the most specific SlaPolicy (severity + category, else severity alone, else the
 built-in defaults below). At opening a ticket gets its due moments and its 80% warning moments.
 While it waits on the customer the clocks stop; resuming moves every pending moment later by the
-business minutes spent waiting. The periodic check (tasks.sla_check_task) warns the assignee at
-80% and escalates to managers at breach, each exactly once per stage.
+business time spent waiting, exactly (never rounded to minutes). The periodic check
+(tasks.sla_check_task) warns the assignee at 80% and escalates to managers at breach, each exactly
+once per stage.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import F, Q
 
@@ -63,6 +64,6 @@ def clock(calendar: BusinessCalendar, *, start: datetime, minutes: int) -> Clock
     )
 
 
-def shift(calendar: BusinessCalendar, moment: datetime, *, minutes: int) -> datetime:
-    """A pending moment moved later by `minutes` business minutes (after waiting on the customer)."""
-    return calendar.add_minutes(moment, minutes) if minutes else moment
+def shift(calendar: BusinessCalendar, moment: datetime, *, by: timedelta) -> datetime:
+    """A pending moment moved later by `by` of business time (after waiting on the customer)."""
+    return calendar.add(moment, by) if by else moment

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from crm.core.business_time import BusinessCalendar, NoBusinessHours
+from crm.core.business_time import BusinessCalendar, NoBusinessHours, whole_minutes
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 DAY = [["08:30", "12:00"], ["13:30", "18:00"]]  # 8 business hours
@@ -90,3 +90,14 @@ def test_a_calendar_without_hours_says_so():
         BusinessCalendar.build(time_zone="Asia/Shanghai", business_hours={}).add_minutes(at(MON, 9), 10)
     with pytest.raises(ValueError):
         calendar().add_minutes(at(MON, 9), -1)
+
+
+def test_durations_are_exact_and_whole_minutes_round_halves_up():
+    cal = calendar()
+    start = at(MON, 11, 59) + timedelta(seconds=45)
+    assert cal.add(start, timedelta(seconds=29.5)) == at(MON, 13, 30) + timedelta(seconds=14.5)  # over lunch
+    assert cal.duration_between(start, at(MON, 13, 30) + timedelta(seconds=14.5)) == timedelta(seconds=29.5)
+    assert whole_minutes(timedelta(minutes=29, seconds=30)) == 30
+    assert whole_minutes(timedelta(minutes=28, seconds=30)) == 29  # round() gives 28
+    assert whole_minutes(timedelta(minutes=28, seconds=29, microseconds=999999)) == 28
+    assert whole_minutes(timedelta(0)) == 0

@@ -255,10 +255,40 @@ def test_waiting_on_the_customer_stops_the_clocks(dealer, in_tenant, clock):
             "resolution_warned": 0,
         }
         ticket = services.ticket_resume(actor=dealer.agent, ticket=ticket)
-        assert ticket.paused_minutes == 480
+        assert ticket.paused_duration == timedelta(hours=8)
         assert ticket.response_due_at == response_due + timedelta(days=1)
         assert ticket.resolution_due_at > resolution_due
-        assert TicketEvent.objects.filter(ticket=ticket, kind="resumed").get().data == {"waited_minutes": 480}
+        assert TicketEvent.objects.filter(ticket=ticket, kind="resumed").get().data == {"waited_seconds": 28800.0}
+
+
+def test_a_wait_moves_the_clocks_by_exactly_the_time_waited_never_rounded_to_minutes(dealer, in_tenant, clock):
+    monday = date(2026, 9, 14)
+    with in_tenant(dealer):
+        ticket = open_ticket(dealer)  # normal: 240 / 1440 min from Monday 09:00
+        assert ticket.response_due_at == at(monday, 14, 30)  # 09:00-12:00 and 13:30-14:30
+        resolution_due = ticket.resolution_due_at
+        clock.set(at(monday, 10))
+        ticket = services.ticket_pause(actor=dealer.agent, ticket=ticket)
+        clock.set(at(monday, 10, 28) + timedelta(seconds=30))  # 28 min 30 s: round() made it 28 min
+        ticket = services.ticket_resume(actor=dealer.agent, ticket=ticket)
+        assert ticket.response_due_at == at(monday, 14, 58) + timedelta(seconds=30)
+        clock.set(at(monday, 10, 30))
+        ticket = services.ticket_pause(actor=dealer.agent, ticket=ticket)
+        clock.set(at(monday, 10, 30) + timedelta(seconds=29.5))  # 29.5 s: round() made it nothing
+        ticket = services.ticket_resume(actor=dealer.agent, ticket=ticket)
+        waited = timedelta(minutes=28, seconds=59.5)
+        assert ticket.paused_duration == waited
+        assert ticket.response_due_at == at(monday, 14, 30) + waited
+        assert ticket.response_warn_at == at(monday, 13, 42) + waited  # 80% of 240 = 192 min, then the wait
+        assert ticket.resolution_due_at == resolution_due + waited  # both due moments within opening hours
+        assert [e.data for e in TicketEvent.objects.filter(ticket=ticket, kind="resumed").order_by("pk")] == [
+            {"waited_seconds": 1710.0},
+            {"waited_seconds": 29.5},
+        ]
+        # the figure in whole minutes: 119 min 29.5 s since opening less 28 min 59.5 s waited = 90 min 30 s → 91
+        clock.set(at(monday, 10, 59) + timedelta(seconds=29.5))
+        ticket = services.ticket_advance(actor=dealer.agent, ticket=ticket, to_status=Status.LISTEN)
+        assert ticket.response_minutes == 91
 
 
 def test_escalation_warns_at_80_percent_and_escalates_at_breach_exactly_once(

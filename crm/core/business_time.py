@@ -90,12 +90,13 @@ class BusinessCalendar:
 
     # --- arithmetic ------------------------------------------------------------------------------
 
-    def add_minutes(self, start: datetime, minutes: float) -> datetime:
-        """The moment `minutes` business minutes after `start`. Starting outside hours, the clock
-        starts at the next opening; a target that ends exactly at closing time is due at closing."""
-        if minutes < 0:
-            raise ValueError("minutes must not be negative")
-        remaining = timedelta(minutes=minutes)
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        """The moment `duration` of business time after `start`, exact to the microsecond. Starting
+        outside hours, the clock starts at the next opening; a target that ends exactly at closing
+        time is due at closing."""
+        if duration < timedelta(0):
+            raise ValueError("duration must not be negative")
+        remaining = duration
         local = start.astimezone(self.zone)
         day = local.date()
         closed_days = 0
@@ -116,10 +117,17 @@ class BusinessCalendar:
             day += timedelta(days=1)
             local = datetime.combine(day, time(0, 0), tzinfo=self.zone)
 
-    def minutes_between(self, start: datetime, end: datetime) -> float:
-        """Business minutes from `start` to `end` (0 if end is not after start)."""
+    def add_minutes(self, start: datetime, minutes: float) -> datetime:
+        """`add` with the duration in business minutes (a fraction is kept to the microsecond)."""
+        if minutes < 0:
+            raise ValueError("minutes must not be negative")
+        return self.add(start, timedelta(minutes=minutes))
+
+    def duration_between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time from `start` to `end`, exact to the microsecond (zero if end is not after
+        start)."""
         if end <= start:
-            return 0.0
+            return timedelta(0)
         local_start, local_end = start.astimezone(self.zone), end.astimezone(self.zone)
         total = timedelta(0)
         day = local_start.date()
@@ -129,4 +137,16 @@ class BusinessCalendar:
                 if finish > begin:
                     total += finish - begin
             day += timedelta(days=1)
-        return total.total_seconds() / 60
+        return total
+
+    def minutes_between(self, start: datetime, end: datetime) -> float:
+        """Business minutes from `start` to `end` (0 if end is not after start), unrounded."""
+        return self.duration_between(start, end).total_seconds() / 60
+
+
+def whole_minutes(duration: timedelta) -> int:
+    """A business duration in whole minutes for figures shown as minutes: the nearest minute,
+    halves rounded up (29 min 30 s → 30, 28 min 30 s → 29), never Python's round-half-to-even.
+    Clocks never use it: they move by exact durations."""
+    whole, rest = divmod(duration, timedelta(minutes=1))
+    return int(whole) + (1 if rest >= timedelta(seconds=30) else 0)
