@@ -18,9 +18,13 @@ Definitions (one row per owner × tier × stage):
   their first scored day); tier and stage are those of that period (customers never scored are
   prospects without a tier);
 - scored / accurate: customers with a data-quality score / with score 100 (customers/quality.py);
-- vehicles (the service base 基盘): the customers' vehicles bought in the 24 months up to the day or
-  serviced (a completed maintenance or repair order) in that time; vehicles_returned: those of them
-  serviced in the last 12 months: their share is the dependency figure (回厂率);
+- vehicles (the service base 基盘): the customers' vehicles bought or serviced in the 24 calendar
+  months up to the day (`service_base_since`): bought = a purchase date, or a completed vehicle-sale
+  order linked to the vehicle, in that time (DMS imports often leave the purchase date empty and
+  only the sale order says the car was bought here); serviced = a completed maintenance or repair
+  order linked to it in that time; vehicles_returned: those of them serviced in the last 12
+  calendar months: their share is the dependency figure (回厂率). Open and reversed orders count for
+  neither (a car in the workshop counts when its order is completed);
 - points: outstanding loyalty points (today the members' balances, for past month ends the ledger).
 
 Idempotent: a day's rows are replaced, never added to.
@@ -32,6 +36,7 @@ import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
 
 from crm.core.period import month_ends_before
@@ -41,8 +46,17 @@ from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 
 REVENUE_REFRESH_DAYS = 400  # a year-on-year comparison's both periods
 BACKFILL_MONTHS = 12
-BASE_DAYS = 730  # the service base: bought or serviced in the last 24 months
-RETURN_DAYS = 365  # came back: serviced in the last 12 months
+BASE_MONTHS = 24  # the service base: bought or serviced in the last 24 calendar months
+RETURN_MONTHS = 12  # came back: serviced in the last 12 calendar months
+
+
+def service_base_since(day: date) -> tuple[date, date]:
+    """(base, returned): the service base is what was dated *after* `base` and up to `day`, the
+    vehicles that came back were serviced after `returned` (and up to `day`). Each is the same date
+    24 (12) calendar months before `day`, the month's last day when that month is shorter (29 February
+    2028 → 28 February 2026): the window of 30 June 2026 is 1 July 2024 … 30 June 2026."""
+    return day - relativedelta(months=BASE_MONTHS), day - relativedelta(months=RETURN_MONTHS)
+
 
 STATE = """
 WITH state AS (
@@ -52,14 +66,21 @@ WITH state AS (
 service AS (
     SELECT o.vehicle_id, max(o.ordered_on) AS last_on FROM customers_order o
     WHERE o.vehicle_id IS NOT NULL AND o.kind IN ('maintenance', 'repair') AND o.status = 'completed'
-      AND o.ordered_on BETWEEN %(d)s::date - %(base_days)s AND %(d)s
+      AND o.ordered_on > %(base_since)s AND o.ordered_on <= %(d)s
     GROUP BY o.vehicle_id
+),
+sold AS (  -- bought here by the DMS's sale order, whether or not the vehicle has a purchase date
+    SELECT DISTINCT o.vehicle_id FROM customers_order o
+    WHERE o.vehicle_id IS NOT NULL AND o.kind = 'vehicle_sale' AND o.status = 'completed'
+      AND o.ordered_on > %(base_since)s AND o.ordered_on <= %(d)s
 ),
 fleet AS (
     SELECT v.customer_id, count(*) AS vehicles,
-           count(*) FILTER (WHERE s.last_on > %(d)s::date - %(return_days)s) AS returned
+           count(*) FILTER (WHERE s.last_on > %(return_since)s) AS returned
     FROM customers_vehicle v LEFT JOIN service s ON s.vehicle_id = v.id
-    WHERE s.vehicle_id IS NOT NULL OR v.purchase_date BETWEEN %(d)s::date - %(base_days)s AND %(d)s
+    WHERE s.vehicle_id IS NOT NULL
+       OR (v.purchase_date > %(base_since)s AND v.purchase_date <= %(d)s)
+       OR v.id IN (SELECT vehicle_id FROM sold)
     GROUP BY v.customer_id
 ),
 points AS ({points})
@@ -120,12 +141,13 @@ def dashboard_figures_refresh(*, run_date: date) -> dict[str, Any]:
     first_time = not CustomerStateDay.objects.exists()
 
     def params_for(day: date) -> dict[str, Any]:
+        base_since, return_since = service_base_since(day)
         return {
             "tenant": tenant_id,
             "d": day,
             "day_end": datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone),
-            "base_days": BASE_DAYS,
-            "return_days": RETURN_DAYS,
+            "base_since": base_since,
+            "return_since": return_since,
         }
 
     with connection.cursor() as cursor:

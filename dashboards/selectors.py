@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.core.period import Period, month_ends_before
 from crm.tenancy.models import Membership
 from customers.models import Customer, LifecycleStage, Order, Vehicle
-from dashboards.aggregates import BASE_DAYS, RETURN_DAYS
+from dashboards.aggregates import service_base_since
 from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 from followups.models import Followup
 from loyalty.models import Member
@@ -412,14 +412,18 @@ def drill_customers(
     elif figure == "stage":
         customers = customers.filter(lifecycle_stage=value)
     elif figure == "not_returned":
-        # the dependency figure's base (bought or serviced in 24 months) less what came back in 12
-        service = Order.objects.filter(
-            vehicle__isnull=False, kind__in=["maintenance", "repair"], status="completed", ordered_on__lte=period.end
+        # the dependency figure's base (bought or serviced in 24 months) less what came back in 12,
+        # by the same rule as the nightly count (dashboards.aggregates)
+        base_since, return_since = service_base_since(period.end)
+        completed = Order.objects.filter(
+            vehicle__isnull=False, status="completed", ordered_on__gt=base_since, ordered_on__lte=period.end
         )
+        service = completed.filter(kind__in=["maintenance", "repair"])
         base = Vehicle.objects.filter(
-            Q(purchase_date__gte=period.end - timedelta(days=BASE_DAYS), purchase_date__lte=period.end)
-            | Q(pk__in=service.filter(ordered_on__gte=period.end - timedelta(days=BASE_DAYS)).values("vehicle_id"))
-        ).exclude(pk__in=service.filter(ordered_on__gt=period.end - timedelta(days=RETURN_DAYS)).values("vehicle_id"))
+            Q(purchase_date__gt=base_since, purchase_date__lte=period.end)
+            | Q(pk__in=completed.filter(kind="vehicle_sale").values("vehicle_id"))
+            | Q(pk__in=service.values("vehicle_id"))
+        ).exclude(pk__in=service.filter(ordered_on__gt=return_since).values("vehicle_id"))
         customers = customers.filter(pk__in=base.values("customer_id"))
     elif figure == "spenders":
         orders = Order.objects.exclude(status="reversed").filter(

@@ -416,19 +416,34 @@ def state_now() -> dict[int, tuple[str, str]]:
     return {c.pk: (tiers.get(c.pk, ""), c.lifecycle_stage) for c in Customer.objects.all()}
 
 
+def months_earlier(day: date, months: int) -> date:
+    """The same date `months` calendar months before `day` (the month's last day when it is shorter)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def service_base(vehicle: Vehicle, day: date) -> tuple[bool, bool]:
+    """(in the service base on `day`, came back) as docs/dashboards.md defines them: bought (purchase
+    date, or a completed vehicle-sale order linked to it) or serviced (a completed maintenance or repair
+    order linked to it) after the same date 24 calendar months earlier and up to `day`; came back:
+    serviced after the same date 12 calendar months earlier. Open and reversed orders count for neither."""
+    since, back = months_earlier(day, 24), months_earlier(day, 12)
+    completed = [o for o in Order.objects.filter(vehicle=vehicle, status="completed") if since < o.ordered_on <= day]
+    serviced = [o.ordered_on for o in completed if o.kind in ("maintenance", "repair")]
+    sold = any(o.kind == "vehicle_sale" for o in completed)
+    bought = sold or (vehicle.purchase_date is not None and since < vehicle.purchase_date <= day)
+    return bool(bought or serviced), any(on > back for on in serviced)
+
+
 def fleet(day: date, customers: list[Customer]) -> tuple[int, int]:
-    """(vehicles bought or serviced in the 730 days up to `day`, those serviced in the last 365)."""
+    """(vehicles in the service base on `day`, those that came back): see `service_base`."""
     base = returned = 0
     for vehicle in Vehicle.objects.filter(customer__in=customers):
-        serviced = [
-            o.ordered_on
-            for o in Order.objects.filter(vehicle=vehicle, kind__in=["maintenance", "repair"], status="completed")
-            if day - timedelta(days=730) <= o.ordered_on <= day
-        ]
-        bought = vehicle.purchase_date is not None and day - timedelta(days=730) <= vehicle.purchase_date <= day
-        if serviced or bought:
-            base += 1
-            returned += any(on > day - timedelta(days=365) for on in serviced)
+        counted, came = service_base(vehicle, day)
+        base += counted
+        returned += counted and came
     return base, returned
 
 
@@ -870,6 +885,54 @@ def test_the_night_ends_at_midnight_in_the_dealerships_own_time_zone(db):
     assert counted == {date(2026, 5, 31): (1, 100), RUN: (2, 100)}
 
 
+def test_dependency_counts_cars_sold_here_without_a_purchase_date_over_24_calendar_months(shop, web):
+    """The DMS import shape: vehicles without a purchase date, bought here by a completed sale order.
+    They are in the service base (docs/dashboards.md); the base is the 24 calendar months up to the day
+    (30 June 2026: 1 July 2024 … 30 June 2026, not 730 days back to 30 June 2024), came back is the 12
+    calendar months (30 June 2024: 1 July 2023 …, not 365 days back to 1 July 2023 across 29 February);
+    open and reversed orders count for neither."""
+    sale, maintenance, repair = Order.Kind.VEHICLE_SALE, Order.Kind.MAINTENANCE, Order.Kind.REPAIR
+    d = date
+    cars = {  # name: (purchase date, [(kind, date, status)])
+        "S1": (None, [(sale, d(2025, 1, 10), "completed"), (maintenance, d(2026, 3, 1), "completed")]),
+        "S2": (None, [(sale, d(2025, 2, 1), "completed")]),  # sold here, never back: the overstated case
+        "S3": (None, [(sale, d(2024, 7, 1), "completed")]),  # the first day of the 24 months
+        "S4": (None, [(sale, d(2024, 6, 30), "completed")]),  # the same date 24 months before: out on 30 June
+        "P5": (d(2024, 6, 30), []),  # likewise by the purchase date (730 days would count it)
+        "S5": (None, [(sale, d(2026, 1, 10), "reversed")]),
+        "S6": (None, [(sale, d(2026, 6, 1), "open")]),  # a deposit, not delivered
+        "W1": (None, [(sale, d(2025, 3, 1), "completed"), (repair, d(2026, 6, 25), "open")]),  # in the workshop
+        "W2": (d(2023, 1, 1), [(maintenance, d(2025, 6, 30), "completed")]),  # 12 months to the day: not back
+        "W3": (d(2023, 1, 1), [(maintenance, d(2025, 7, 1), "completed")]),
+        "R1": (d(2025, 5, 1), [(repair, d(2026, 5, 1), "reversed")]),
+        "L1": (None, [(maintenance, d(2023, 7, 1), "completed")]),  # back within 12 months of 30 June 2024
+    }
+    earlier = d(2024, 6, 30)
+    with tenant_context(shop.tenant.pk):
+        for name, (bought, orders) in cars.items():
+            customer = CustomerFactory(name=f"回厂{name}", owner=shop.alice)
+            Customer.objects.filter(pk=customer.pk).update(created_at=at(d(2020, 1, 1)))
+            shop.c[name] = customer
+            vehicle = VehicleFactory(customer=customer, purchase_date=bought)
+            for kind, on, status in orders:
+                Order.objects.create(
+                    customer=customer, vehicle=vehicle, kind=kind, ordered_on=on, status=status, amount=Decimal("100")
+                )
+        dashboard_figures_refresh(run_date=RUN)
+        dashboard_figures_refresh(run_date=earlier)
+        live = live_customers(RUN)
+        expected_now, expected_then = fleet(RUN, live), fleet(earlier, live)
+    now = figures_of(shop)["base"]["now"]
+    then = figures_of(shop, Period(d(2024, 6, 1), earlier), Period(d(2024, 5, 1), d(2024, 5, 31)))["base"]["now"]
+    assert (now["vehicles"], now["vehicles_returned"]) == expected_now == (7, 2)  # S1 S2 S3 W1 W2 W3 R1; S1 W3
+    assert now["dependency"] == 28.6
+    assert (then["vehicles"], then["vehicles_returned"]) == expected_then == (5, 1)  # S4 P5 W2 W3 L1; L1
+    assert then["dependency"] == 20.0
+    # the drill-down lists the same base less what came back
+    listed = _listed(web(shop.manager).get(DRILL, {**JUNE_QUERY, "figure": "not_returned"}))
+    assert sorted(listed) == sorted(shop.ids("S2", "S3", "W1", "W2", "R1"))
+
+
 def test_a_dealership_never_counted_shows_no_base_and_no_spend(shop):
     figures = figures_of(shop)
     assert figures["period"]["as_of"] is None and figures["base"]["now"]["customers"] == 0
@@ -1107,18 +1170,10 @@ def expected_drill(shop: Shop, figure: str, value: str = "", period: Period = JU
         )
         return {o.customer_id for o in orders if not value or o.kind == value}
     if figure == "not_returned":
-        since = period.end - timedelta(days=730)
         found = set()
         for vehicle in Vehicle.objects.filter(customer__in=live):
-            serviced = Order.objects.filter(
-                vehicle=vehicle, kind__in=["maintenance", "repair"], status="completed", ordered_on__lte=period.end
-            )
-            bought = vehicle.purchase_date is not None and since <= vehicle.purchase_date <= period.end
-            # the dependency figure's base: bought or serviced in the last 24 months
-            if not bought and not serviced.filter(ordered_on__gte=since).exists():
-                continue
-            came = serviced.filter(ordered_on__gt=period.end - timedelta(days=365))
-            if not came.exists():
+            counted, came = service_base(vehicle, period.end)
+            if counted and not came:
                 found.add(vehicle.customer_id)
         return found
     if figure == "inaccurate":
