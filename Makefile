@@ -82,13 +82,15 @@ demo-reset: db
 serve: migrate messages assets
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-# The tenant-isolation suite walks every route as every attacker: the longest part of the run by far,
-# so with no PYTEST_ARGS it runs after the rest, split over two processes (each has its own test DB).
+# The tenant-isolation suite (every route as every attacker) and the schema conformance run
+# (schemathesis over every API operation) are the longest parts by far, so with no PYTEST_ARGS they
+# run after the rest, split over two processes (each has its own test DB).
+SLOW_TESTS := tests/test_isolation.py tests/test_api_schema_conformance.py
 test: db messages browser assets
 	@set -o pipefail; export REDIS_URL_FOR_TESTS="$${REDIS_URL:-$$(scripts/devredis.sh url)}" \
 	  DATABASE_SUPERUSER_URL="$(DATABASE_SUPERUSER_URL)"; \
 	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); \
-	else $(PY) -m pytest --ignore=tests/test_isolation.py && $(PY) -m pytest -n 2 tests/test_isolation.py; fi
+	else $(PY) -m pytest $(addprefix --ignore=,$(SLOW_TESTS)) && $(PY) -m pytest -n 2 $(SLOW_TESTS); fi
 
 # The same four checks run before each commit once `make hooks` installed them (.pre-commit-config.yaml).
 lint: venv

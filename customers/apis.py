@@ -297,7 +297,7 @@ class OrderViewSet(
         return Response(OrderSerializer(records.order_reverse(actor=self.membership, order=self.get_object())).data)
 
     @extend_schema(request=OrderBulkSerializer, responses=OrderBulkResultSerializer(many=True))
-    @action(detail=False, methods=["post"], url_path="bulk-upsert")
+    @action(detail=False, methods=["post"], url_path="bulk-upsert", pagination_class=None)
     def bulk_upsert(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Create or update up to 1,000 orders keyed by external_id; each item succeeds or fails
         on its own (errors per item); sending the same batch again changes nothing."""

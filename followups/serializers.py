@@ -11,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.api.serializers import DateRangeQuerySerializer, StrictInput
+from crm.api.serializers import BlankChoices, DateRangeQuerySerializer, StrictInput
 from crm.tenancy.models import Membership
 from customers.selectors import customer_masked_value
 from followups.models import Attempt, Channel, Disposition, Followup, FollowupSettings, Reason
@@ -43,7 +43,7 @@ class FollowupVehicleSerializer(serializers.Serializer[Any]):
     plate = serializers.CharField(read_only=True)
 
 
-class FollowupAttemptSerializer(serializers.ModelSerializer[Attempt]):
+class FollowupAttemptSerializer(BlankChoices, serializers.ModelSerializer[Attempt]):
     staff = FollowupPersonSerializer(read_only=True, allow_null=True)
 
     class Meta:
@@ -85,7 +85,7 @@ FOLLOWUP_FIELDS = [
 ]
 
 
-class FollowupSerializer(serializers.ModelSerializer[Followup]):
+class FollowupSerializer(BlankChoices, serializers.ModelSerializer[Followup]):
     customer = FollowupCustomerSerializer(read_only=True)
     vehicle = FollowupVehicleSerializer(read_only=True, allow_null=True)
     assignee = FollowupPersonSerializer(read_only=True, allow_null=True)

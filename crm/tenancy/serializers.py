@@ -30,7 +30,7 @@ class MeSerializer(serializers.Serializer[Any]):
 class MembershipSerializer(serializers.ModelSerializer[Membership]):
     email = serializers.EmailField(source="user.email", read_only=True)
     display_name = serializers.CharField(read_only=True)
-    last_login = serializers.DateTimeField(source="user.last_login", read_only=True)
+    last_login = serializers.DateTimeField(source="user.last_login", read_only=True, allow_null=True)
 
     class Meta:
         model = Membership
