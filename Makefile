@@ -68,7 +68,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 assets: node_modules/.package-lock.json
 
-demo: migrate messages assets
+demo: assets messages migrate
 	$(PY) manage.py seed_demo
 	@echo ""
 	@echo "Serving http://127.0.0.1:8000  (stop with Ctrl-C; 'make db-stop' stops the local database)"
@@ -79,7 +79,7 @@ demo-reset: db
 	psql "$$DATABASE_OWNER_URL" -v ON_ERROR_STOP=1 -q -c "DROP SCHEMA public CASCADE" -c "CREATE SCHEMA public"
 	$(MAKE) demo
 
-serve: migrate messages assets
+serve: assets messages migrate
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 # The tenant-isolation suite (every route as every attacker) and the schema conformance run

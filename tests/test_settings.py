@@ -69,3 +69,35 @@ def test_env_bool_accepts_only_clear_values(monkeypatch):
 def test_a_bad_rate_limit_stops_start_up():
     result = _manage("check", extra_env={"DJANGO_SETTINGS_MODULE": "config.settings.dev", "API_RATE_PER_KEY": "lots"})
     assert result.returncode != 0 and "API_RATE_PER_KEY='lots' is not a rate" in result.stderr
+
+
+DEMO_PROBE = """
+import django
+django.setup()
+from django.conf import settings
+from django.test import Client
+client = Client(HTTP_HOST="127.0.0.1")
+missing = client.get("/static/no-such-file.css")
+print(settings.DEBUG, client.get("/static/css/app.css").status_code, missing.status_code,
+      b"Using the URLconf" in missing.content, "门店 CRM" in missing.content.decode())
+"""
+
+
+@pytest.mark.parametrize(
+    ("debug", "expected"),
+    [(None, "False 200 404 False True"), ("1", "True 200 404 True False")],
+    ids=["demo-and-serve", "debug-by-choice"],
+)
+def test_the_demo_shows_the_products_error_pages_and_still_serves_static_files(debug, expected):
+    """`make demo` and `make serve` (dev settings) answer a missing page with the product's own 404,
+    not Django's debug page listing the URL patterns, and still serve the static files; DEBUG=1 is
+    the explicit way back to the debug pages."""
+    environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    environment["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
+    if debug:
+        environment["DEBUG"] = debug
+    result = subprocess.run(
+        [sys.executable, "-c", DEMO_PROBE], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
