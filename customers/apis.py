@@ -24,8 +24,9 @@ from crm.core.errors import ApplicationError
 from crm.tenancy.selectors import membership_list
 from customers import records, selectors, services
 from customers.filters import CustomerFilter, OrderFilter, TouchpointFilter, VehicleFilter
-from customers.models import Customer, MileageReading, Order, Touchpoint, Vehicle
+from customers.models import ConsentChange, Customer, MileageReading, Order, Touchpoint, Vehicle
 from customers.serializers import (
+    ConsentChangeSerializer,
     CustomerSerializer,
     CustomerWriteSerializer,
     ListFlagSerializer,
@@ -113,7 +114,9 @@ class CustomerViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = CustomerWriteSerializer(data=request.data, context={"membership": self.membership})
         data.is_valid(raise_exception=True)
-        customer = records.customer_create(actor=self.membership, data=dict(data.validated_data), meta=self.meta)
+        customer = records.customer_create(
+            actor=self.membership, data=dict(data.validated_data), meta=self.meta, via=ConsentChange.Via.API
+        )
         return Response(self.get_serializer(customer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=CustomerWriteSerializer, responses=CustomerSerializer)
@@ -121,7 +124,9 @@ class CustomerViewSet(
         customer = self.get_object()
         data = CustomerWriteSerializer(data=request.data, partial=True, context={"membership": self.membership})
         data.is_valid(raise_exception=True)
-        records.customer_update(actor=self.membership, customer=customer, data=dict(data.validated_data))
+        records.customer_update(
+            actor=self.membership, customer=customer, data=dict(data.validated_data), via=ConsentChange.Via.API
+        )
         return Response(self.get_serializer(customer).data)
 
     @extend_schema(responses={200: None})
@@ -133,6 +138,16 @@ class CustomerViewSet(
         return Response(
             [{"at": e.at, "kind": e.kind, "title": e.title, "detail": e.detail, "staff": e.staff} for e in entries]
         )
+
+    @extend_schema(responses=ConsentChangeSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="consent-history", pagination_class=None)
+    def consent_history(self, request: Request, pk: Any = None, *args: Any, **kwargs: Any) -> Response:
+        """Every change of the customer's consent, newest first: the state after it, the channels it
+        changed (`call`, `sms`, `wechat`, `email`), who recorded it, when, and through what
+        (`form`, `api`, `import` with its job)."""
+        customer = self.get_object()
+        changes = selectors.customer_consent_history(customer=customer)
+        return Response(ConsentChangeSerializer(changes, many=True).data)
 
     @extend_schema(request=RevealSerializer, responses=RevealedSerializer)
     @action(detail=True, methods=["post"], required_capability=None)

@@ -131,6 +131,12 @@ class CustomerForm(forms.ModelForm):
             "external_id",
         ]
         widgets = {"birthday": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+        help_texts = {
+            "consent_call": _(
+                "Tick only what the customer agreed to: nothing is assumed. Each change is recorded with "
+                "your name and the time."
+            )
+        }
 
     def __init__(self, *args: Any, viewer: Membership, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

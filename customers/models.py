@@ -81,9 +81,10 @@ class Customer(TenantOwnedModel):
     district = models.CharField(_("district"), max_length=30, blank=True)
     address = models.CharField(_("address"), max_length=200, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.WALK_IN)
-    consent_call = models.BooleanField(_("may call"), default=True)
-    consent_sms = models.BooleanField(_("may text"), default=True)
-    consent_wechat = models.BooleanField(_("may WeChat"), default=True)
+    # PIPL: consent is given, never assumed. Every change is kept as a ConsentChange (who, when, how).
+    consent_call = models.BooleanField(_("may call"), default=False)
+    consent_sms = models.BooleanField(_("may text"), default=False)
+    consent_wechat = models.BooleanField(_("may WeChat"), default=False)
     consent_email = models.BooleanField(_("may email"), default=False)
     owner = models.ForeignKey(
         Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("owner")
@@ -394,6 +395,46 @@ class ImportJob(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.get_status_display()})"
+
+
+CONSENT_FIELDS = {"call": "consent_call", "sms": "consent_sms", "wechat": "consent_wechat", "email": "consent_email"}
+
+
+class ConsentChange(TenantOwnedModel):
+    """One change of a customer's consent: the state after it, which channels changed, who set it,
+    when and through what. Append-only (the app role may insert and read, never update or delete)."""
+
+    rls_append_only = True
+
+    class Via(models.TextChoices):
+        FORM = "form", _("Customer form")
+        API = "api", _("API")
+        IMPORT = "import", _("Import")
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="consent_changes", verbose_name=_("customer")
+    )
+    consent_call = models.BooleanField(_("may call"))
+    consent_sms = models.BooleanField(_("may text"))
+    consent_wechat = models.BooleanField(_("may WeChat"))
+    consent_email = models.BooleanField(_("may email"))
+    changed = ArrayField(models.CharField(max_length=8), verbose_name=_("channels changed"))  # call, sms, …
+    via = models.CharField(_("through"), max_length=8, choices=Via.choices)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("who"),
+    )
+    import_job = models.ForeignKey(ImportJob, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    recorded_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+        indexes = [models.Index(fields=["tenant", "customer", "-recorded_at"], name="consentchange_customer_time")]
 
 
 class DataQualitySnapshot(TenantOwnedModel):

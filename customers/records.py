@@ -23,7 +23,17 @@ from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import AuditAction, Membership, Tenant
 from crm.tenancy.roles import ROLES_WITH_OWN_BOOK
-from customers.models import Customer, ListFlag, MileageReading, Order, Touchpoint, Vehicle, VehicleOwnership
+from customers.models import (
+    CONSENT_FIELDS,
+    ConsentChange,
+    Customer,
+    ListFlag,
+    MileageReading,
+    Order,
+    Touchpoint,
+    Vehicle,
+    VehicleOwnership,
+)
 from customers.normalize import normalize_fields
 from customers.quality import customer_quality_refresh
 
@@ -97,8 +107,39 @@ def _check_owner(actor: Membership, owner: Membership | None) -> None:
         raise NotAllowed(_("You can only keep customers in your own book."))
 
 
+def _consent(customer: Customer) -> dict[str, bool]:
+    return {channel: bool(getattr(customer, field)) for channel, field in CONSENT_FIELDS.items()}
+
+
+NO_CONSENT = dict.fromkeys(CONSENT_FIELDS, False)
+
+
+def _consent_record(*, customer: Customer, before: dict[str, bool], actor: Membership, via: str) -> None:
+    """A ConsentChange when any channel's consent differs from `before` (a new customer: no consent)."""
+    after = _consent(customer)
+    changed = [channel for channel in CONSENT_FIELDS if after[channel] != before[channel]]
+    if not changed:
+        return
+    change = ConsentChange(
+        customer=customer,
+        changed=changed,
+        via=via,
+        set_by=actor.user,
+        **{CONSENT_FIELDS[channel]: value for channel, value in after.items()},
+    )
+    change.full_clean(exclude=["tenant"])
+    change.save()
+
+
 @transaction.atomic
-def customer_create(*, actor: Membership, data: dict[str, Any], meta: RequestMeta | None = None) -> Customer:
+def customer_create(
+    *,
+    actor: Membership,
+    data: dict[str, Any],
+    meta: RequestMeta | None = None,
+    via: str = ConsentChange.Via.FORM,
+) -> Customer:
+    """A new customer. A consent not in `data` is no consent; consent given is recorded (ConsentChange)."""
     require(actor, "customers.edit")
     data = normalize_fields(data)
     if "owner" not in data and actor.role in ROLES_WITH_OWN_BOOK:
@@ -107,12 +148,15 @@ def customer_create(*, actor: Membership, data: dict[str, Any], meta: RequestMet
     customer = Customer()
     _apply(customer, data, CUSTOMER_FIELDS)
     _save(customer, unique_message=_("A customer with this DMS id exists already."))
+    _consent_record(customer=customer, before=NO_CONSENT, actor=actor, via=via)
     customer_quality_refresh(customer_ids=[customer.pk])
     return customer
 
 
 @transaction.atomic
-def customer_update(*, actor: Membership, customer: Customer, data: dict[str, Any]) -> Customer:
+def customer_update(
+    *, actor: Membership, customer: Customer, data: dict[str, Any], via: str = ConsentChange.Via.FORM
+) -> Customer:
     require(actor, "customers.edit")
     data = normalize_fields(data)
     if "owner" in data and data["owner"] != customer.owner:
@@ -120,8 +164,10 @@ def customer_update(*, actor: Membership, customer: Customer, data: dict[str, An
             raise NotAllowed(_("Your role may not hand customers over."))
         _check_owner(actor, data["owner"])
     old_mobile = customer.mobile
+    consent_before = _consent(customer)
     _apply(customer, data, CUSTOMER_FIELDS)
     _save(customer, unique_message=_("A customer with this DMS id exists already."))
+    _consent_record(customer=customer, before=consent_before, actor=actor, via=via)
     # the old mobile too: a former twin may no longer be a duplicate
     customer_quality_refresh(customer_ids=[customer.pk], mobiles=[old_mobile] if old_mobile else None)
     return customer

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from crm.core.errors import NotAllowed
 from crm.tenancy.models import Membership
-from customers.models import Customer, Vehicle
+from customers.models import CONSENT_FIELDS, ConsentChange, Customer, Vehicle
 from customers.validators import mask_email, mask_id_number, mask_mobile, normalize_plate
 
 
@@ -88,7 +88,6 @@ SORTS = {
     "last_visit": ("-last_visit_on", "-id"),
     "stale": ("last_visit_on", "id"),
 }
-CONSENT_FIELDS = {"call": "consent_call", "sms": "consent_sms", "wechat": "consent_wechat", "email": "consent_email"}
 
 
 @dataclass(frozen=True)
@@ -131,6 +130,19 @@ def customer_list(*, viewer: Membership, filters: CustomerFilters) -> QuerySet[C
 def customer_get_visible(*, viewer: Membership, customer_id: int) -> Customer:
     """One customer, or Customer.DoesNotExist (a 404) when the viewer may not see it."""
     return customer_visible_to(viewer=viewer).get(pk=customer_id)
+
+
+def customer_consent_history(*, customer: Customer) -> QuerySet[ConsentChange]:
+    """Every change of the customer's consent, newest first (the customer is already visible)."""
+    return customer.consent_changes.select_related("set_by").order_by("-recorded_at", "-id")
+
+
+def consent_set_by_name(change: ConsentChange) -> str | None:
+    """Who recorded a consent change, as staff names are shown (family name first)."""
+    user = change.set_by
+    if user is None:
+        return None
+    return f"{user.last_name}{user.first_name}".strip() or user.get_username()
 
 
 def customer_shows_full_pii(*, viewer: Membership, customer: Customer) -> bool:

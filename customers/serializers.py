@@ -8,8 +8,8 @@ from rest_framework import serializers
 
 from crm.api.serializers import StrictInput
 from crm.tenancy.models import Membership
-from customers.models import Customer, MileageReading, Order, Touchpoint, Vehicle
-from customers.selectors import customer_masked_value
+from customers.models import ConsentChange, Customer, MileageReading, Order, Touchpoint, Vehicle
+from customers.selectors import consent_set_by_name, customer_masked_value
 
 CUSTOMER_OUTPUT_FIELDS = [
     "id",
@@ -77,6 +77,12 @@ class CustomerSerializer(serializers.ModelSerializer[Customer]):
         return customer_masked_value(viewer=self._viewer(), customer=customer, field="id_number")
 
 
+_CONSENT_HELP = (
+    "Consent to this channel, as the customer gave it. Left out on create: no consent (PIPL: never "
+    "assumed); left out on update: unchanged. Every change is recorded (see consent-history)."
+)
+
+
 class CustomerWriteSerializer(StrictInput, serializers.Serializer[Any]):
     """Input for create (POST) and update (PATCH). Numbers are normalised (138 1234 5678 → +86…)."""
 
@@ -93,10 +99,10 @@ class CustomerWriteSerializer(StrictInput, serializers.Serializer[Any]):
     district = serializers.CharField(max_length=30, required=False, allow_blank=True)
     address = serializers.CharField(max_length=200, required=False, allow_blank=True)
     source = serializers.ChoiceField(choices=Customer.Source.choices, required=False)  # type: ignore[assignment]
-    consent_call = serializers.BooleanField(required=False)
-    consent_sms = serializers.BooleanField(required=False)
-    consent_wechat = serializers.BooleanField(required=False)
-    consent_email = serializers.BooleanField(required=False)
+    consent_call = serializers.BooleanField(required=False, help_text=_CONSENT_HELP)
+    consent_sms = serializers.BooleanField(required=False, help_text=_CONSENT_HELP)
+    consent_wechat = serializers.BooleanField(required=False, help_text=_CONSENT_HELP)
+    consent_email = serializers.BooleanField(required=False, help_text=_CONSENT_HELP)
     owner = serializers.IntegerField(required=False, allow_null=True, help_text="Membership id of the owner.")
     churn_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=30), required=False, max_length=50)
@@ -109,6 +115,31 @@ class CustomerWriteSerializer(StrictInput, serializers.Serializer[Any]):
         if owner is None:
             raise serializers.ValidationError("No such staff member.")
         return owner
+
+
+class ConsentChangeSerializer(serializers.ModelSerializer[ConsentChange]):
+    """One change of a customer's consent: the state after it, the channels it changed, who, when, how."""
+
+    set_by_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ConsentChange
+        fields = [
+            "recorded_at",
+            "consent_call",
+            "consent_sms",
+            "consent_wechat",
+            "consent_email",
+            "changed",
+            "via",
+            "set_by",
+            "set_by_name",
+            "import_job",
+        ]
+        read_only_fields = fields
+
+    def get_set_by_name(self, change: ConsentChange) -> str | None:
+        return consent_set_by_name(change)
 
 
 class ListFlagSerializer(StrictInput, serializers.Serializer[Any]):

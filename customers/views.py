@@ -78,6 +78,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _detail_context(viewer: Membership, customer: Customer, **extra: Any) -> dict[str, Any]:
     vehicles = list(customer.vehicles.all().order_by("-purchase_date", "-id"))
     readings: dict[int, list[MileageReading]] = {}
+    consent_change = selectors.customer_consent_history(customer=customer).first()
     for reading in MileageReading.objects.filter(vehicle__in=vehicles).order_by("-read_on", "-km"):
         readings.setdefault(reading.vehicle_id, []).append(reading)
     context = {
@@ -95,6 +96,8 @@ def _detail_context(viewer: Membership, customer: Customer, **extra: Any) -> dic
         "timeline": customer_timeline(customer=customer, viewer=viewer, limit=100),
         "panels": fragments_shown(customer_panels, customer=customer, viewer=viewer),
         "quality_issues": [quality_issue_label(code) for code in customer.quality_issues],
+        "consent_change": consent_change,
+        "consent_set_by": selectors.consent_set_by_name(consent_change) if consent_change else None,
         "touchpoint_form": TouchpointForm(),
         "flag_form": ListFlagForm(initial={"flag": customer.list_flag, "reason": customer.list_reason}),
         "vehicle_form": VehicleForm(),

@@ -61,6 +61,10 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"客户{n:05d}")
     mobile = factory.Sequence(lambda n: f"+86139{n:08d}")
     city = "深圳市"
+    # a customer who agreed to calls, texts and WeChat (the model assumes no consent: PIPL)
+    consent_call = True
+    consent_sms = True
+    consent_wechat = True
 
 
 class VehicleFactory(factory.django.DjangoModelFactory):

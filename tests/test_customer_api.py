@@ -117,3 +117,26 @@ def test_customers_filter_by_last_visit_and_search(dealer_a, api, in_tenant):
     rows = client.get("/api/v1/customers/", {"last_visit_from": "2025-01-01", "search": "粤B·A1234"}).json()["results"]
     assert [r["id"] for r in rows] == [dealer_a.objects["customer"].pk]
     assert client.get("/api/v1/customers/", {"last_visit_from": "2025-07-01"}).json()["results"] == []
+
+
+def test_a_customer_created_through_the_api_without_consent_has_none_and_changes_are_listed(dealer_a, api):
+    client = api(dealer_a.manager)
+    created = client.post("/api/v1/customers/", {"name": "接口客户"}, format="json")
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert [body[f"consent_{c}"] for c in ("call", "sms", "wechat", "email")] == [False, False, False, False]
+    customer_id = body["id"]
+    assert client.get(f"/api/v1/customers/{customer_id}/consent-history/").json() == []
+    patched = client.patch(f"/api/v1/customers/{customer_id}/", {"consent_wechat": True}, format="json")
+    assert patched.status_code == 200 and patched.json()["consent_wechat"] is True
+    history = client.get(f"/api/v1/customers/{customer_id}/consent-history/").json()
+    assert len(history) == 1
+    assert history[0]["changed"] == ["wechat"] and history[0]["via"] == "api"
+    assert history[0]["consent_wechat"] is True and history[0]["set_by"] == dealer_a.manager.user_id
+    assert history[0]["set_by_name"] and history[0]["import_job"] is None
+
+
+def test_a_consultant_cannot_read_the_consent_history_of_anothers_customer(dealer_a, api, in_tenant):
+    with in_tenant(dealer_a):
+        bobs = CustomerFactory(owner=dealer_a.consultant2)
+    assert api(dealer_a.consultant).get(f"/api/v1/customers/{bobs.pk}/consent-history/").status_code == 404

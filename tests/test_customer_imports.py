@@ -18,7 +18,7 @@ from crm.core.errors import ApplicationError, NotAllowed
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import AuditAction, AuditEvent
 from customers import imports
-from customers.models import Customer, ImportJob, MileageReading, Order, Vehicle, VehicleOwnership
+from customers.models import ConsentChange, Customer, ImportJob, MileageReading, Order, Vehicle, VehicleOwnership
 from customers.tasks import import_commit_task
 from customers.validators import vin_check_digit
 
@@ -231,10 +231,10 @@ def test_a_utf8_header_over_gbk_rows_is_refused_as_mixed_encodings_naming_the_li
 
     assert job.status == ImportJob.Status.INVALID
     assert len(job.errors) == 1, job.errors
+    assert job.errors[0]["row"] == 2 and job.errors[0]["column"] == ""  # the file's error, not a mapping one
     message = job.errors[0]["message"]
-    assert "mixes two text encodings" in message and "choose the column" not in message
-    assert "UTF-8 text on line 1;" in message and "on line 2, 3, 4, 5, 6 and 3 more." in message
-    assert job.errors[0]["row"] == 2
+    assert "GBK" in message and ("line 1;" in message or "行号：1；" in message)  # English or Chinese
+    assert "line 2, 3, 4, 5, 6 and 3 more." in message or "行号：2, 3, 4, 5, 6（另有 3 行）。" in message
     with in_tenant(dealer_a):
         assert not Customer.objects.filter(external_id="C00001").exists()
 
@@ -761,3 +761,55 @@ def test_progress_is_visible_to_others_while_the_check_runs(
         job.refresh_from_db()
     assert job.status == ImportJob.Status.READY and job.total_rows == 4000
     assert seen[:3] == [(1000, 4001), (2000, 4001), (3000, 4001)]
+
+
+# --- consent ------------------------------------------------------------------------------------
+
+
+def test_imported_customers_without_a_consent_column_have_not_consented(dealer_a, run, in_tenant):
+    job = run.all(dealer_a.manager, csv_bytes([CUSTOMER_HEADERS, customer_row(1)]), "no-consent.csv")
+    assert job.status == ImportJob.Status.DONE
+    with in_tenant(dealer_a):
+        customer = Customer.objects.get(external_id="C00001")
+        assert not (customer.consent_call or customer.consent_sms or customer.consent_wechat or customer.consent_email)
+        assert not ConsentChange.objects.filter(customer=customer).exists()
+
+
+def test_consent_columns_are_imported_and_each_change_is_recorded_once(dealer_a, run, in_tenant):
+    headers = [*CUSTOMER_HEADERS, "同意电话回访", "同意短信", "同意微信"]
+    rows = [
+        headers,
+        [*customer_row(1), "是", "否", ""],
+        [*customer_row(2), "", "", ""],
+        [*customer_row(3), "Y", "√", "1"],
+    ]
+    job = run.all(dealer_a.manager, csv_bytes(rows), "consent.csv")
+    assert job.status == ImportJob.Status.DONE, job.errors
+    assert job.result["consent_changes"] == 2
+    with in_tenant(dealer_a):
+        one, two, three = (Customer.objects.get(external_id=f"C0000{n}") for n in (1, 2, 3))
+        assert (one.consent_call, one.consent_sms, one.consent_wechat) == (True, False, False)
+        assert (two.consent_call, two.consent_sms, two.consent_wechat) == (False, False, False)
+        assert (three.consent_call, three.consent_sms, three.consent_wechat) == (True, True, True)
+        changes = {c.customer_id: c for c in ConsentChange.objects.filter(import_job=job)}
+    assert set(changes) == {one.pk, three.pk}
+    assert changes[one.pk].changed == ["call"] and changes[three.pk].changed == ["call", "sms", "wechat"]
+    assert changes[one.pk].via == "import" and changes[one.pk].set_by_id == dealer_a.manager.user_id
+
+    # the same file again changes nothing; a withdrawal (否) is one change, a blank keeps the consent
+    again = run.all(dealer_a.manager, csv_bytes(rows), "consent.csv")
+    assert again.result["consent_changes"] == 0 and again.result["unchanged"] == 3
+    withdrawn = [headers, [*customer_row(3), "", "否", ""]]
+    third = run.all(dealer_a.manager, csv_bytes(withdrawn), "withdrawn.csv")
+    assert third.result["consent_changes"] == 1
+    with in_tenant(dealer_a):
+        three.refresh_from_db()
+        assert (three.consent_call, three.consent_sms, three.consent_wechat) == (True, False, True)
+        assert ConsentChange.objects.get(import_job=third).changed == ["sms"]
+
+
+def test_an_unknown_consent_value_is_a_row_error(dealer_a, run):
+    rows = [[*CUSTOMER_HEADERS, "同意短信"], [*customer_row(1), "也许"]]
+    job = run(dealer_a.manager, csv_bytes(rows), "maybe.csv")
+    assert job.status == ImportJob.Status.INVALID
+    assert [(e["row"], e["column"]) for e in job.errors] == [(2, "同意短信")]

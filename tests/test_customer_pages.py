@@ -86,3 +86,24 @@ def test_merging_through_the_pages(dealer_a, web, in_tenant):
     with in_tenant(dealer_a):
         assert Customer.objects.get(pk=duplicate.pk).merged_into_id == pk
     assert web(dealer_a.consultant).get(f"/customers/{pk}/merge/").status_code == 403
+
+
+def test_the_new_customer_form_has_no_consent_ticked_and_the_page_shows_who_changed_it(dealer_a, web, in_tenant):
+    client = web(dealer_a.manager)
+    form = client.get("/customers/new/").context["form"]
+    assert [form[f"consent_{c}"].value() for c in ("call", "sms", "wechat", "email")] == [False] * 4
+    created = client.post("/customers/new/", {"kind": "individual", "name": "表单客户", "source": "walk_in"})
+    assert created.status_code == 302
+    with in_tenant(dealer_a):
+        customer = Customer.objects.get(name="表单客户")
+    assert not (customer.consent_call or customer.consent_sms or customer.consent_wechat or customer.consent_email)
+    page = client.get(f"/customers/{customer.pk}/")
+    assert page.context["consent_change"] is None
+    client.post(
+        f"/customers/{customer.pk}/edit/",
+        {"kind": "individual", "name": "表单客户", "source": "walk_in", "consent_sms": "on"},
+    )
+    page = client.get(f"/customers/{customer.pk}/")
+    change = page.context["consent_change"]
+    assert change.changed == ["sms"] and change.via == "form" and change.set_by_id == dealer_a.manager.user_id
+    assert 'data-testid="consent-change"' in page.content.decode()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.tenancy.models import AuditEvent
 from customers import records, selectors
-from customers.models import Customer, MileageReading, Order, Touchpoint, Vehicle, VehicleOwnership
+from customers.models import ConsentChange, Customer, MileageReading, Order, Touchpoint, Vehicle, VehicleOwnership
 from tests.factories import CustomerFactory, OrderFactory, VehicleFactory, _vin
 
 
@@ -238,3 +238,35 @@ def test_list_filters(dealer_a, in_tenant):
             dealer_a.objects["customer"],
             old,
         }
+
+
+# --- consent (PIPL: given, never assumed) ----------------------------------------------------------
+
+
+def test_a_new_customer_has_no_consent_unless_given_and_nothing_is_recorded_for_none(dealer_a, in_tenant):
+    with in_tenant(dealer_a):
+        customer = records.customer_create(actor=dealer_a.manager, data={"name": "未同意"})
+        assert (customer.consent_call, customer.consent_sms, customer.consent_wechat, customer.consent_email) == (
+            False,
+            False,
+            False,
+            False,
+        )
+        assert not ConsentChange.objects.filter(customer=customer).exists()
+        assert Customer().consent_call is False and Customer().consent_sms is False
+
+
+def test_consent_given_and_withdrawn_is_recorded_with_who_when_and_how(dealer_a, in_tenant):
+    with in_tenant(dealer_a):
+        customer = records.customer_create(actor=dealer_a.consultant, data={"name": "同意短信", "consent_sms": True})
+        records.customer_update(
+            actor=dealer_a.manager, customer=customer, data={"consent_sms": False, "consent_call": True}, via="api"
+        )
+        records.customer_update(actor=dealer_a.manager, customer=customer, data={"city": "深圳市"})
+        changes = list(ConsentChange.objects.filter(customer=customer).order_by("recorded_at", "id"))
+    assert [(c.changed, c.via, c.set_by_id) for c in changes] == [
+        (["sms"], "form", dealer_a.consultant.user_id),
+        (["call", "sms"], "api", dealer_a.manager.user_id),
+    ]
+    assert (changes[1].consent_call, changes[1].consent_sms) == (True, False)
+    assert changes[0].recorded_at <= changes[1].recorded_at

@@ -247,6 +247,26 @@ def _choice_parser(
     return parse
 
 
+CONSENT_YES = frozenset(("是", "同意", "允许", "可以", "接受", "愿意", "y", "yes", "true", "1", "√", "✓", "✔"))
+CONSENT_NO = frozenset(
+    ("否", "不同意", "不允许", "不可以", "拒绝", "不接受", "不愿意", "n", "no", "false", "0", "×", "✗", "x")
+)
+
+
+def parse_consent(raw: Any) -> bool | None:
+    """A consent column: yes (是/同意/Y/1/√ …), no (否/不同意/N/0/× …), or None for a blank cell
+    (the stored consent stays; a new customer has none)."""
+    text = _cell_or_none(raw)
+    if text is None:
+        return None
+    key = text.lower()
+    if key in CONSENT_YES:
+        return True
+    if key in CONSENT_NO:
+        return False
+    raise ValidationError(_("Unknown value %(value)s; use 是 or 否 (yes or no).") % {"value": text})
+
+
 G, S, K, ST = Customer.Gender, Customer.Source, Order.Kind, Order.Status
 GENDER_ALIASES = {
     **dict.fromkeys(("男", "男性", "先生", "m", "male"), G.MALE),

@@ -24,7 +24,16 @@ from crm.tenancy.models import AuditAction, Tenant
 from customers.imports.kinds import ImportKind, import_kind
 from customers.imports.reports import ScanResult
 from customers.imports.validation import _Row, _run_scan
-from customers.models import Customer, ImportJob, MileageReading, Order, Vehicle, VehicleOwnership
+from customers.models import (
+    CONSENT_FIELDS,
+    ConsentChange,
+    Customer,
+    ImportJob,
+    MileageReading,
+    Order,
+    Vehicle,
+    VehicleOwnership,
+)
 from customers.records import customers_refresh_last_visit_where
 
 
@@ -40,6 +49,7 @@ _WORK_COLUMNS = (
     ("old_vehicle_id", "bigint"),
     ("old_mileage", "integer"),
     ("old_ordered_on", "date"),
+    ("old_consent", "boolean[]"),
     ("is_new", "boolean NOT NULL DEFAULT false"),
     ("changed", "boolean NOT NULL DEFAULT false"),
     ("reading_changed", "boolean NOT NULL DEFAULT false"),
@@ -164,6 +174,7 @@ CUSTOMER_COLUMNS = (
     "district",
     "address",
     "source",
+    *CONSENT_FIELDS.values(),
 )
 VEHICLE_COLUMNS = (
     "plate",
@@ -185,12 +196,22 @@ class _Context:
     today: date
     now: datetime
     zone: str
+    job_id: int
+    actor_id: int | None  # who committed the import
+    mapped: frozenset[str]  # the fields the file has a column for
 
 
 def _upsert_customers(stage: _Stage, ctx: _Context) -> dict[str, int]:
     t = stage.table
     sets, old, new = _keep_unless_given(CUSTOMER_COLUMNS)
     matched = int(_scalar(f"SELECT count(*) FROM {t} WHERE target_id IS NOT NULL"))
+    consent_mapped = bool(ctx.mapped & set(CONSENT_FIELDS.values()))
+    if consent_mapped:
+        _execute(
+            f"UPDATE {t} s SET old_consent = ARRAY[{', '.join(f'c.{c}' for c in CONSENT_FIELDS.values())}] "
+            "FROM customers_customer c WHERE c.tenant_id = %s AND c.id = s.target_id",
+            [ctx.tenant_id],
+        )
     updated = _execute(
         f"""
         WITH changed AS (
@@ -207,6 +228,8 @@ def _upsert_customers(stage: _Stage, ctx: _Context) -> dict[str, int]:
         "external_id": "s.external_id",
         "kind": f"COALESCE(s.kind, '{Customer.Kind.INDIVIDUAL}')",
         "source": f"COALESCE(s.source, '{Customer.Source.DMS}')",
+        # a new customer without a consent cell has not consented (PIPL: never assumed)
+        **{c: f"COALESCE(s.{c}, false)" for c in CONSENT_FIELDS.values()},
     }
     sql, params = _insert_select(
         Customer,
@@ -214,9 +237,52 @@ def _upsert_customers(stage: _Stage, ctx: _Context) -> dict[str, int]:
         source=f"{t} s WHERE s.target_id IS NULL ORDER BY s.row_no",
         tenant_id=ctx.tenant_id,
         now=ctx.now,
+        returning="id, external_id",
     )
-    created = _execute(sql, params)
-    return {"created": created, "updated": updated, "unchanged": matched - updated}
+    if not consent_mapped:
+        return {"created": _execute(sql, params), "updated": updated, "unchanged": matched - updated}
+    created = _execute(
+        f"WITH inserted AS ({sql}) UPDATE {t} s SET target_id = inserted.id, is_new = true "
+        "FROM inserted WHERE s.external_id = inserted.external_id",
+        params,
+    )
+    consent_changes = _record_consent_changes(stage, ctx)
+    return {
+        "created": created,
+        "updated": updated,
+        "unchanged": matched - updated,
+        "consent_changes": consent_changes,
+    }
+
+
+def _record_consent_changes(stage: _Stage, ctx: _Context) -> int:
+    """One ConsentChange per imported customer whose consent now differs from before the import
+    (a new customer: from no consent), by whoever committed the import, set-based."""
+    columns = list(CONSENT_FIELDS.values())
+    before = [f"COALESCE(s.old_consent[{n}], false)" for n in range(1, len(columns) + 1)]
+    changed = ", ".join(
+        f"CASE WHEN c.{column} IS DISTINCT FROM {was} THEN '{channel}' END"
+        for (channel, column), was in zip(CONSENT_FIELDS.items(), before, strict=True)
+    )
+    sql, params = _insert_select(
+        ConsentChange,
+        exprs={
+            "customer_id": "c.id",
+            **{column: f"c.{column}" for column in columns},
+            "changed": f"array_remove(ARRAY[{changed}]::varchar[], NULL)",
+            "via": f"'{ConsentChange.Via.IMPORT}'",
+            "set_by_id": ("%s::bigint", [ctx.actor_id]),
+            "import_job_id": ("%s::bigint", [ctx.job_id]),
+            "recorded_at": ("%s::timestamptz", [ctx.now]),
+        },
+        source=f"{stage.table} s JOIN customers_customer c "
+        f"ON c.tenant_id = {int(ctx.tenant_id)} AND c.id = s.target_id "
+        f"WHERE ROW({', '.join(f'c.{column}' for column in columns)}) IS DISTINCT FROM ROW({', '.join(before)}) "
+        "ORDER BY s.row_no",
+        tenant_id=ctx.tenant_id,
+        now=ctx.now,
+    )
+    return _execute(sql, params)
 
 
 def _upsert_vehicles(stage: _Stage, ctx: _Context) -> dict[str, int]:
@@ -445,7 +511,16 @@ def _write_rows(job: ImportJob) -> dict[str, int]:
     """Scan again, COPY the valid rows into the stage, upsert. Raises when the file has errors now."""
     tenant = Tenant.objects.get(pk=require_tenant_id())
     now = timezone.now()
-    ctx = _Context(tenant_id=tenant.pk, today=now.astimezone(tenant.zone).date(), now=now, zone=tenant.time_zone)
+    committed_by = get_user_model().objects.filter(pk=job.mapping.get("committed_by")).first() or job.created_by
+    ctx = _Context(
+        tenant_id=tenant.pk,
+        today=now.astimezone(tenant.zone).date(),
+        now=now,
+        zone=tenant.time_zone,
+        job_id=job.pk,
+        actor_id=committed_by.pk,
+        mapped=frozenset(job.mapping.get("fields") or ()),
+    )
     spec = import_kind(job.kind)
     stage = _Stage(spec, job.pk)
     stage.create()
@@ -459,11 +534,10 @@ def _write_rows(job: ImportJob) -> dict[str, int]:
     # Data-quality scores of imported records are computed by the nightly step (or "Recompute
     # now"): a whole-dealership rescore inside this long transaction would hold it far longer.
     counts["rows"] = result.total_rows
-    committed_by = get_user_model().objects.filter(pk=job.mapping.get("committed_by")).first()
     request = job.mapping.get("request") or {}
     audit_record(
         action=AuditAction.CUSTOMERS_IMPORTED,
-        actor=committed_by or job.created_by,
+        actor=committed_by,
         target=job,
         summary=_("%(file)s: %(created)d new, %(updated)d updated, %(unchanged)d unchanged")
         % {"file": job.original_name, **counts},

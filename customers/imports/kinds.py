@@ -20,6 +20,7 @@ from customers.imports.cells import (
     _choice_parser,
     _text_parser,
     parse_amount,
+    parse_consent,
     parse_date,
     parse_id_number,
     parse_km,
@@ -116,6 +117,14 @@ def _customers() -> ImportKind:
         _f("district", gettext_lazy("District"), text("district"), "区|区县|区/县|district"),
         _f("address", gettext_lazy("Address"), text("address"), "地址|详细地址|联系地址|address"),
         _f("source", gettext_lazy("Source"), source, "来源|客户来源|线索来源|source"),
+        _f("consent_call", gettext_lazy("May call"), parse_consent,
+           "同意电话|允许电话|同意电话回访|接受电话回访|可电话联系|may call|consent call|call consent", sql="boolean"),
+        _f("consent_sms", gettext_lazy("May text"), parse_consent,
+           "同意短信|允许短信|接收短信|短信授权|may text|consent sms|sms consent", sql="boolean"),
+        _f("consent_wechat", gettext_lazy("May WeChat"), parse_consent,
+           "同意微信|允许微信|接收微信|微信授权|may wechat|consent wechat|wechat consent", sql="boolean"),
+        _f("consent_email", gettext_lazy("May email"), parse_consent,
+           "同意邮件|允许邮件|接收邮件|邮件授权|may email|consent email|email consent", sql="boolean"),
     )  # fmt: skip
     return ImportKind(ImportJob.Kind.CUSTOMERS, fields, key="external_id", resolved=("target_id",))
 
