@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from complaints.api_urls import api as complaints_api
+from crm.core.api_urls import api as core_api
 from crm.tenancy.api_urls import api as tenancy_api
 from customers.api_urls import api as customers_api
 from dashboards.api_urls import api as dashboards_api
@@ -17,6 +18,7 @@ from segmentation.api_urls import api as segmentation_api
 from surveys.api_urls import api as surveys_api
 
 APPS = (
+    core_api,
     tenancy_api,
     customers_api,
     complaints_api,

@@ -21,4 +21,6 @@ app.conf.beat_schedule = {
     "complaints-sla-check": {"task": "complaints.sla_check_fan_out", "schedule": crontab(minute="*/5")},
     # Every minute: send what is due in each dealership's outbox (survey invitations, greetings).
     "outbox-send": {"task": "messaging.outbox_fan_out", "schedule": crontab(minute="*")},
+    # Every 15 minutes: the daily notification digests of each dealership past its local 07:00.
+    "notifications-digest": {"task": "core.notifications_digest_fan_out", "schedule": crontab(minute="*/15")},
 }

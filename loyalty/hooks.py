@@ -1,7 +1,10 @@
 """What loyalty contributes to the extension points of the kernel, customers and complaints."""
 
+from django.utils.translation import gettext_lazy as _
+
 from complaints.services import TicketClosedHandler, ticket_closed_handlers
 from crm.core.nightly import NightlyStep, nightly_steps
+from crm.core.notifications import NotificationKind, notification_kinds
 from customers.panels import CustomerPanel, customer_panels
 from customers.records import MergeHandler, merge_handlers
 from customers.timeline import TimelineSource, timeline_sources
@@ -30,3 +33,5 @@ merge_handlers.register(MergeHandler(name="loyalty", merge=services.members_merg
 ticket_closed_handlers.register(
     TicketClosedHandler(name="loyalty.compensation", handle=services.complaint_compensation_credit)
 )
+# The nightly batch changes many levels at once: the owner gets one daily digest, not one each.
+notification_kinds.register(NotificationKind(name="loyalty_level", label=_("Membership level changes"), digest=True))

@@ -1,7 +1,10 @@
 """What surveys contributes to the extension points of the kernel, customers, complaints and segmentation."""
 
+from django.utils.translation import gettext_lazy as _
+
 from complaints.services import TicketClosedHandler, ticket_closed_handlers
 from crm.core.nightly import NightlyStep, nightly_steps
+from crm.core.notifications import NotificationKind, notification_kinds
 from customers.panels import CustomerPanel, customer_panels
 from segmentation.engine import LifecycleSignal, lifecycle_signals
 from surveys import nightly, selectors, services
@@ -29,3 +32,5 @@ lifecycle_signals.register(
                 ORDER BY r.customer_id, r.submitted_at DESC""",
     )
 )
+# A low score asks for a call back: urgent (first in the inbox, cannot be turned off).
+notification_kinds.register(NotificationKind(name="survey_low_score", label=_("Low survey scores"), urgent=True))

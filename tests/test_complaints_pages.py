@@ -127,8 +127,11 @@ def test_the_sla_task_checks_every_dealership_and_notifies_once(dealer_a, dealer
     sla_check_fan_out_task.delay().get()
     with in_tenant(dealer_a):
         assert Notification.objects.filter(kind="sla_breach", recipient=dealer_a.manager).count() == 1
-    page = web(dealer_a.manager).get("/notifications/")
+    client = web(dealer_a.manager)
+    page = client.get("/notifications/")
     assert ticket.number in page.content.decode()
+    assert page.context["page"].items[0].kind == "sla_breach" and page.context["page"].items[0].urgent
+    client.post("/notifications/read/", {"kind": ""})
     with in_tenant(dealer_a):
         assert not Notification.objects.filter(recipient=dealer_a.manager, read_at__isnull=True).exists()
 

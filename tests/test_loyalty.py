@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from complaints.models import Ticket
 from crm.core.errors import ApplicationError, NotAllowed
-from crm.core.models import Notification
+from crm.core.models import DigestItem
 from crm.messaging.models import OutboxMessage
 from crm.tenancy.context import tenant_context
 from customers import records
@@ -165,7 +165,8 @@ def test_levels_go_up_and_down_with_history_and_notices_once(dealer):
     assert (change.from_level.code, change.to_level.code, change.reason) == ("regular", "gold", "nightly")
     notice = OutboxMessage.objects.get(key=f"loyalty-level:{member.pk}:2025-02-02")
     assert notice.channel == "sms" and notice.to == member.customer.mobile and member.customer.name in notice.body
-    told = Notification.objects.filter(recipient=dealer.consultant, key=f"loyalty-level:{member.pk}:2025-02-02")
+    # the owner hears of it in the next daily digest (docs/notifications.md), once
+    told = DigestItem.objects.filter(recipient=dealer.consultant, key=f"loyalty-level:{member.pk}:2025-02-02")
     assert told.count() == 1 and member.customer.name in told.get().title
     assert loyalty_levels(tenant_id=dealer.tenant.pk, run_date=date(2025, 2, 2)) == 0  # idempotent
     # a year on, without new spend: down to regular

@@ -18,8 +18,12 @@ from django.views.decorators.http import require_POST
 from crm.accounts.forms import SignInForm
 from crm.accounts.models import SecurityEvent
 from crm.accounts.services import security_event_record
+from crm.core.errors import ApplicationError
+from crm.core.forms import NotificationPreferencesForm, form_errors_from
+from crm.core.notifications import notification_preferences, notification_preferences_set
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.context import tenant_context
+from crm.tenancy.decorators import membership_of
 from crm.tenancy.middleware import SESSION_TENANT_KEY, membership_not_required
 from crm.tenancy.models import AuditAction
 from crm.tenancy.selectors import user_tenants
@@ -127,3 +131,21 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
 @membership_not_required
 def no_membership(request: HttpRequest) -> HttpResponse:
     return render(request, "tenancy/no_membership.html", status=403)
+
+
+def notification_preferences_page(request: HttpRequest) -> HttpResponse:
+    """Which kinds of notification the member gets in this dealership (urgent ones always)."""
+    membership = membership_of(request)
+    preferences = notification_preferences(member=membership)
+    # an empty POST is a choice too (every box unticked), so bound by the method, not the data
+    form = NotificationPreferencesForm(request.POST if request.method == "POST" else None, preferences=preferences)
+    if request.method == "POST" and form.is_valid():
+        try:
+            notification_preferences_set(member=membership, turned_off=form.turned_off())
+        except ApplicationError as error:
+            form_errors_from(form, error)
+        else:
+            messages.success(request, _("Your notification choices are saved."))
+            return redirect("accounts:notification_preferences")
+    status = 400 if form.errors else 200
+    return render(request, "accounts/notification_preferences.html", {"form": form}, status=status)

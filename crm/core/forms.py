@@ -38,3 +38,40 @@ class DateRangeForm(forms.Form):
             self.add_error(name, message)
             cleaned.pop(name, None)
         return cleaned
+
+
+class NotificationFilterForm(forms.Form):
+    """The notifications page's filter: one kind (blank: all) and unread only."""
+
+    kind = forms.ChoiceField(label=_("Kind"), required=False)
+    unread = forms.BooleanField(label=_("Unread only"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from crm.core.notifications import kind_choices
+
+        super().__init__(*args, **kwargs)
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.ChoiceField)
+        kind.choices = [("", _("All kinds")), *kind_choices()]
+
+
+class NotificationPreferencesForm(forms.Form):
+    """One box per kind: checked = the member gets it. Urgent kinds are shown checked and locked."""
+
+    def __init__(self, *args: Any, preferences: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for pref in preferences:
+            help_text = _("Urgent: always on, first in the list.") if pref["urgent"] else ""
+            if pref["digest"]:
+                help_text = _("Sent as one daily digest.")
+            self.fields[pref["kind"]] = forms.BooleanField(
+                label=pref["label"],
+                required=False,
+                initial=pref["enabled"],
+                disabled=bool(pref["urgent"]),
+                help_text=help_text,
+            )
+        self.urgent = {p["kind"] for p in preferences if p["urgent"]}
+
+    def turned_off(self) -> list[str]:
+        return [name for name, value in self.cleaned_data.items() if not value and name not in self.urgent]

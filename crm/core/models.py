@@ -63,6 +63,11 @@ class Notification(TenantOwnedModel):
     url = models.CharField(_("link"), max_length=300, blank=True)
     # Deduplication: one notification per (recipient, key); retries of a job never notify twice.
     key = models.CharField(max_length=120, blank=True)
+    # Copied from the kind when made (crm/core/notifications.py): unread urgent ones come first.
+    urgent = models.BooleanField(_("urgent"), default=False)
+    # A daily digest of one kind: its local date, and how many events it holds (its DigestItems).
+    digest_date = models.DateField(_("digest of"), null=True, blank=True)
+    item_count = models.PositiveIntegerField(_("events"), default=1)
     created_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
 
@@ -75,10 +80,64 @@ class Notification(TenantOwnedModel):
                 fields=["tenant", "recipient", "key"], condition=~models.Q(key=""), name="notification_once_per_key"
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "recipient", "read_at", "-created_at"], name="notification_inbox")]
+        indexes = [
+            models.Index(fields=["tenant", "recipient", "read_at", "-created_at"], name="notification_inbox"),
+            # The kind filter of the inbox and of "mark all read" for one kind.
+            models.Index(fields=["tenant", "recipient", "kind", "-created_at"], name="notification_inbox_kind"),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+
+class DigestItem(TenantOwnedModel):
+    """One event of a digested kind (an automatic level change…), waiting for the recipient's next
+    daily digest; `digest` is the notification that delivered it."""
+
+    recipient = models.ForeignKey("tenancy.Membership", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=40)
+    title = models.CharField(_("title"), max_length=200)
+    url = models.CharField(_("link"), max_length=300, blank=True)
+    key = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
+    digest = models.ForeignKey(Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="items")
+
+    class Meta:
+        verbose_name = _("digest item")
+        verbose_name_plural = _("digest items")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "recipient", "key"], condition=~models.Q(key=""), name="digestitem_once_per_key"
+            ),
+        ]
+        indexes = [
+            # The digest run reads only what is still waiting, however many were delivered before.
+            models.Index(
+                fields=["tenant", "created_at"], condition=models.Q(digest__isnull=True), name="digest_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class NotificationOptOut(TenantOwnedModel):
+    """A kind of notification one staff member turned off (no row: they get it). Urgent kinds
+    cannot be turned off (crm/core/notifications.py refuses them)."""
+
+    member = models.ForeignKey("tenancy.Membership", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=40)
+
+    class Meta:
+        verbose_name = _("notification turned off")
+        verbose_name_plural = _("notifications turned off")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "member", "kind"], name="notification_optout_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.kind
 
 
 class RateLimitCounter(models.Model):

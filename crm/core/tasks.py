@@ -14,8 +14,9 @@ from django.db import connection
 
 from crm.core.models import NightlyRun
 from crm.core.nightly import nightly_run_tenant, tenants_due_tonight
+from crm.core.notifications import notifications_digest
 from crm.tenancy.models import Membership
-from crm.tenancy.tasks import tenant_task
+from crm.tenancy.tasks import tenant_fan_out, tenant_task
 
 
 @shared_task(name="core.nightly_fan_out")
@@ -73,6 +74,18 @@ def nightly_tenant_task(
             max_retries=STEP_RETRIES,
         )
     return [{"step": r.step, "status": r.status, "rows": r.rows} for r in runs]
+
+
+@shared_task(name="core.notifications_digest_fan_out")
+def notifications_digest_fan_out_task() -> list[int]:
+    """Beat calls this every 15 minutes; each dealership's digests are made once its local 07:00 has
+    passed (a run before that, or a second one, finds nothing waiting)."""
+    return tenant_fan_out(notifications_digest_task)
+
+
+@tenant_task(name="core.notifications_digest")
+def notifications_digest_task(*, tenant_id: int) -> int:
+    return notifications_digest()
 
 
 @shared_task(name="core.ping")

@@ -13,5 +13,8 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("settings/nightly/", views.nightly_runs, name="nightly_runs"),
     path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/<int:pk>/read/", views.notification_read, name="notification_read"),
+    path("notifications/<int:pk>/open/", views.notification_open, name="notification_open"),
     path("permissions/", tenancy_views.permission_matrix, name="permissions"),
 ]

@@ -8,16 +8,21 @@ from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from crm.api.errors import error_body
 from crm.core.errors import ApplicationError
 from crm.core.extensions import fragments_shown
+from crm.core.forms import NotificationFilterForm
 from crm.core.home import home_cards
-from crm.core.models import NightlyRun
-from crm.core.notifications import inbox, notifications_mark_read
+from crm.core.models import NightlyRun, Notification
+from crm.core.notifications import inbox, kind_choices, notifications_mark_read
+from crm.core.paging import page_of
 from crm.core.services import nightly_request_run
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.decorators import membership_of, require_capability
@@ -52,17 +57,59 @@ def nightly_runs(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"runs": runs, "running": running})
 
 
+NOTIFICATIONS_PER_PAGE = 50
+
+
 def notifications(request: HttpRequest) -> HttpResponse:
-    """The staff member's notifications, newest first; opening the page marks them read."""
+    """The staff member's notifications: unread urgent ones first, then newest first, filtered by
+    kind and unread. Reading the page marks nothing; opening one, or "mark all read", does."""
     membership: Membership = membership_of(request)
-    if request.method == "POST":
-        notifications_mark_read(member=membership)
+    form = NotificationFilterForm(request.GET or None)
+    kind, unread = "", None
+    if form.is_bound and form.is_valid():
+        kind, unread = form.cleaned_data["kind"], (True if form.cleaned_data["unread"] else None)
+    items = inbox(member=membership, kind=kind, unread=unread).prefetch_related("items")
+    if form.is_bound and not form.is_valid():
+        items = items.none()
+    page = page_of(request, items, size=NOTIFICATIONS_PER_PAGE)
+    labels = dict(kind_choices())
+    context = {"form": form, "page": page, "kind": kind, "kind_label": labels.get(kind, ""), **page.context()}
+    return render(request, "core/notifications.html", context)
+
+
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    """Mark all read: every unread notification, or those of the kind the page was filtered by."""
+    membership: Membership = membership_of(request)
+    form = NotificationFilterForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Unknown kind."))
         return redirect("notifications")
-    items = list(inbox(member=membership)[:100])
-    unread = [n.pk for n in items if n.read_at is None]
-    response = render(request, "core/notifications.html", {"items": items, "unread": set(unread)})
-    notifications_mark_read(member=membership, ids=unread)
-    return response
+    kind = form.cleaned_data["kind"]
+    marked = notifications_mark_read(member=membership, kind=kind)
+    messages.success(request, _("%(count)d marked read.") % {"count": marked})
+    return redirect(f"{reverse('notifications')}?{urlencode({'kind': kind})}" if kind else reverse("notifications"))
+
+
+@require_POST
+def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+    membership: Membership = membership_of(request)
+    notification = get_object_or_404(Notification, pk=pk, recipient=membership)
+    notifications_mark_read(member=membership, ids=[notification.pk])
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("notifications")
+
+
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Follow a notification's link; opening it marks it read (only the recipient's own)."""
+    membership: Membership = membership_of(request)
+    notification = get_object_or_404(Notification, pk=pk, recipient=membership)
+    notifications_mark_read(member=membership, ids=[notification.pk])
+    if notification.url and url_has_allowed_host_and_scheme(notification.url, allowed_hosts=None):
+        return redirect(notification.url)
+    return redirect("notifications")
 
 
 # The error pages: JSON in the API's error shape under /api/, the product's own pages elsewhere.
