@@ -123,6 +123,23 @@ def test_the_beat_task_makes_every_dealerships_digest(dealer_a, dealer_b, in_ten
             assert Notification.objects.filter(kind="loyalty_level", recipient=dealer.consultant).count() == 1
 
 
+def test_without_a_broker_the_command_makes_the_digests(dealer_b, in_tenant):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with in_tenant(dealer_b):
+        notify(recipients=[dealer_b.consultant], kind="loyalty_level", title="moved up", key="x")
+        DigestItem.objects.update(created_at=timezone.now() - timedelta(days=2))
+    out = StringIO()
+    call_command("notifications_digest", "--tenant", dealer_b.tenant.code, stdout=out)
+    assert "digests=1" in out.getvalue()
+    with in_tenant(dealer_b):
+        assert Notification.objects.filter(kind="loyalty_level", recipient=dealer_b.consultant).count() == 1
+    with pytest.raises(CommandError):
+        call_command("notifications_digest", "--tenant", "no-such-dealer")
+
+
 def test_every_kind_sent_is_declared_and_urgent_ones_are_never_digested():
     kinds = {k.name: k for k in notification_kinds.contributions()}
     assert {n for n, k in kinds.items() if k.urgent} == {"sla_warning", "sla_breach", "survey_low_score"}
