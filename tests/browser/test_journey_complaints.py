@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.utils import timezone, translation
 from playwright.sync_api import expect
 
-from complaints.models import Status, Ticket, TicketEvent
+from complaints.models import CustomerState, Status, Ticket, TicketEvent
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Membership, Tenant
 from tests.browser.conftest import shot
@@ -35,7 +35,7 @@ def _zh(text: str) -> str:
         return str(translation.gettext(text))
 
 
-def _label(status: Status) -> str:
+def _label(status: Status | CustomerState) -> str:
     with translation.override("zh-hans"):
         return str(status.label)
 
@@ -93,12 +93,13 @@ def test_a_customer_files_a_complaint_and_an_agent_works_it_to_closed(page, brow
         number = ack.inner_text().strip()
         shot(phone, "complaint-ack")
 
-        # the customer checks progress with the number and the mobile: received, being greeted
+        # the customer checks progress with the number and the mobile: received (never the staff's steps)
         _check_status(phone, number)
         status = phone.get_by_test_id("public-status")
         expect(status).to_contain_text(number)
         expect(status).to_contain_text("保养后发动机故障灯亮")
-        expect(status.locator(".step-current")).to_have_text(_label(Status.GREET))
+        expect(status.locator(".step-current")).to_have_text(_label(CustomerState.RECEIVED))
+        expect(status).not_to_contain_text(_label(Status.GREET))
         expect(status).to_contain_text(_zh("We are working on it."))
 
         with tenant_context(tenant.pk):
@@ -209,8 +210,8 @@ def test_a_customer_files_a_complaint_and_an_agent_works_it_to_closed(page, brow
         _check_status(phone, number)
         status = phone.get_by_test_id("public-status")
         expect(status).to_contain_text(number)
-        expect(status.locator(".step-current")).to_have_text(_label(Status.CLOSED))
-        expect(status.locator(".step-done")).to_have_count(4)
+        expect(status.locator(".step-current")).to_have_text(_label(CustomerState.RESOLVED))
+        expect(status.locator(".step-done")).to_have_count(2)  # received, being handled
         resolved_on = timezone.localtime(ticket.resolved_at).strftime("%Y-%m-%d")
         expect(status).to_contain_text(_zh("Resolved on %(date)s.") % {"date": resolved_on})
         expect(status).not_to_contain_text(_zh("We are working on it."))
