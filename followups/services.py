@@ -291,7 +291,7 @@ def _advance(followup: Followup, attempt: Attempt, actor: Membership, today: dat
         followup.outcome_notes = attempt.notes
     if attempt.disposition == Disposition.NO_ANSWER:
         if followup.attempts >= settings.max_attempts:
-            _finish(followup, Status.UNREACHABLE, actor)
+            _finish(followup, Status.UNREACHABLE, actor, attempt.occurred_at)
         else:
             followup.status = Status.NO_ANSWER
             followup.scheduled_on = today + timedelta(days=settings.retry_after_days)
@@ -301,7 +301,7 @@ def _advance(followup: Followup, attempt: Attempt, actor: Membership, today: dat
         followup.scheduled_on = attempt.callback_on or today
         followup.due_until = max(followup.due_until, followup.scheduled_on)
     else:
-        _finish(followup, Status.DONE, actor)
+        _finish(followup, Status.DONE, actor, attempt.occurred_at)
     followup.updated_at = timezone.now()
     followup.save()
     if (
@@ -312,9 +312,10 @@ def _advance(followup: Followup, attempt: Attempt, actor: Membership, today: dat
         _close_complaint_loop(followup, attempt, actor)
 
 
-def _finish(followup: Followup, status: str, actor: Membership) -> None:
+def _finish(followup: Followup, status: str, actor: Membership, at: datetime) -> None:
+    # finished when the call that finished it happened: a call logged late counts on its own day
     followup.status = status
-    followup.completed_at = timezone.now()
+    followup.completed_at = at
     followup.completed_by = None if actor.is_service_account else actor
 
 
@@ -368,7 +369,7 @@ def followup_cancel(*, actor: Membership, followup: Followup, note: str) -> Foll
         raise ApplicationError(_("Only an open follow-up can be cancelled."), code="not_open", status_code=409)
     followup.status = Status.CANCELLED
     followup.outcome_notes = note.strip()[:4000]
-    _finish(followup, Status.CANCELLED, actor)
+    _finish(followup, Status.CANCELLED, actor, timezone.now())
     followup.updated_at = timezone.now()
     followup.save()
     return followup
