@@ -495,9 +495,9 @@ def _newest(conn: psycopg.Connection[Any], tenant: int, owner: int | None, prefi
     if owner is not None:
         sql += " AND owner_id = %s"
         params.append(owner)
-    if prefix is not None:
-        sql += " AND (name LIKE %s OR external_id = %s)"
-        params += [prefix + "%", prefix]
+    if prefix is not None:  # a name search matches any part of the name (docs/customers.md#search)
+        sql += " AND (replace(name, ' ', '') LIKE %s OR external_id = %s)"
+        params += ["%" + prefix + "%", prefix]
     row = conn.execute(sql + " ORDER BY created_at DESC, id DESC LIMIT 1", params).fetchone()
     assert row is not None
     return int(row[0])
@@ -527,6 +527,7 @@ def _search_targets(
         "mobile, last 8 digits": [_search(r.mobile[-8:], _link(r.id), r.name) for r in rows],
         "mobile, 11 digits": [_search(r.mobile[3:], _link(r.id), r.name) for r in rows],
         "plate": [_search(r.plate, _link(r.id), r.name) for r in rows],
+        "plate tail (5 chars)": [_search(r.plate[-5:].lower(), _link(r.id), r.name) for r in rows],
         "name prefix (2 chars)": [replace(_search(r.name[:2], r.name[:2]), first=newest[r.name[:2]]) for r in rows],
     }
     if as_typed:  # the same searches as htmx sends them, each round another target than the page's

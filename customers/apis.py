@@ -81,8 +81,9 @@ class CustomerViewSet(
 ):
     """Customers the caller may see. Consultants and advisors see only their own book.
 
-    `search` matches a name prefix, a mobile (or its last 4+ digits), a plate, a VIN (or its
-    tail) or a DMS id. No DELETE: customers are merged, never deleted.
+    `search` matches any part of a name or the start of its pinyin initials, a mobile (or its last
+    4+ digits), a plate (or its last 3+ characters), a VIN (or its last 6+) or a DMS id. No DELETE:
+    customers are merged, never deleted.
     """
 
     serializer_class = CustomerSerializer

@@ -13,7 +13,9 @@ from customers.selectors import CONSENT_FIELDS, customer_search
 
 class CustomerFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
-        method="filter_search", label="Name prefix, mobile (or its last 4+ digits), plate, VIN (or its tail), DMS id"
+        method="filter_search",
+        label="Part of a name or the start of its pinyin initials, mobile (or its last 4+ digits), plate (or its last "
+        "3+ characters), VIN (or its last 6+), DMS id",
     )
     owner = django_filters.NumberFilter(field_name="owner_id")
     lifecycle_stage = django_filters.ChoiceFilter(choices=LifecycleStage.choices)

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models.functions import Reverse
+from django.db.models import Value
+from django.db.models.functions import Replace, Reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -63,6 +64,10 @@ class Customer(TenantOwnedModel):
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.INDIVIDUAL)
     name = models.CharField(_("name"), max_length=100)
+    # The name's pinyin initials, one variant per reading of its polyphonic characters ("zw cw" for
+    # 曾伟; normalize.name_initials), written with the name; NULL until computed. A trigger keeps
+    # CustomerSearchTerm current from name and initials (migration 0010).
+    name_initials = models.TextField(_("name initials"), null=True, blank=True, editable=False)
     mobile = models.CharField(_("mobile"), max_length=16, blank=True, validators=[validate_e164_mobile])
     # "…5678" searches: a stored column, because an index on the expression reverse(mobile) cannot
     # be used under row-level security (reverse() is not leakproof).
@@ -154,6 +159,30 @@ class Customer(TenantOwnedModel):
         return self.name
 
 
+class CustomerSearchTerm(TenantOwnedModel):
+    """What a name search matches, one row per term: every suffix of the customer's folded name
+    (substring search is a prefix search over suffixes) and every variant of its pinyin initials.
+    Written only by the database triggers of migration 0010, from customers_customer's name and
+    name_initials, so every way a customer is written (forms, API, imports, set-based SQL) keeps it
+    current. Under row-level security only btree `=` and `^@` can be index conditions (see
+    docs/tenancy.md), which is why this is a table with a btree index and not a trigram index."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    term = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [
+            # customer_id included: a search reads the matching ids index-only
+            models.Index(
+                fields=["tenant", "term"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                include=["customer"],
+                name="searchterm_term",
+            ),
+            models.Index(fields=["tenant", "customer"], name="searchterm_customer"),
+        ]
+
+
 class Vehicle(TenantOwnedModel):
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("vehicle owner")
@@ -163,6 +192,12 @@ class Vehicle(TenantOwnedModel):
         expression=Reverse("vin"), output_field=models.CharField(max_length=17), db_persist=True
     )
     plate = models.CharField(_("plate"), max_length=12, blank=True, validators=[validate_plate])
+    # "…ZRU92" searches: the plate without its separator, reversed (粤B·ZRU92 → 29URZB粤)
+    plate_reversed = models.GeneratedField(
+        expression=Reverse(Replace("plate", Value("·"), Value(""))),
+        output_field=models.CharField(max_length=12),
+        db_persist=True,
+    )
     brand = models.CharField(_("brand"), max_length=40)
     series = models.CharField(_("series"), max_length=60, blank=True)
     model_name = models.CharField(_("model"), max_length=100, blank=True)
@@ -181,6 +216,11 @@ class Vehicle(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "plate"], name="vehicle_tenant_plate"),
             models.Index(fields=["tenant", "customer"], name="vehicle_tenant_customer"),
+            models.Index(
+                fields=["tenant", "plate_reversed"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="vehicle_plate_reversed",
+            ),
             # "车架号后六位" (search by the VIN's last characters)
             models.Index(
                 fields=["tenant", "vin_reversed"],

@@ -34,7 +34,7 @@ from customers.models import (
     Vehicle,
     VehicleOwnership,
 )
-from customers.normalize import normalize_fields
+from customers.normalize import name_initials, normalize_fields
 from customers.quality import customer_quality_refresh
 
 CUSTOMER_FIELDS = (
@@ -147,6 +147,7 @@ def customer_create(
     _check_owner(actor, data.get("owner"))
     customer = Customer()
     _apply(customer, data, CUSTOMER_FIELDS)
+    customer.name_initials = name_initials(customer.name)  # the search terms follow (a trigger)
     _save(customer, unique_message=_("A customer with this DMS id exists already."))
     _consent_record(customer=customer, before=NO_CONSENT, actor=actor, via=via)
     customer_quality_refresh(customer_ids=[customer.pk])
@@ -166,6 +167,7 @@ def customer_update(
     old_mobile = customer.mobile
     consent_before = _consent(customer)
     _apply(customer, data, CUSTOMER_FIELDS)
+    customer.name_initials = name_initials(customer.name)
     _save(customer, unique_message=_("A customer with this DMS id exists already."))
     _consent_record(customer=customer, before=consent_before, actor=actor, via=via)
     # the old mobile too: a former twin may no longer be a duplicate
@@ -196,6 +198,24 @@ def customer_set_list_flag(
         meta=meta,
     )
     return customer
+
+
+def customers_fill_name_initials(*, batch: int = 5000) -> int:
+    """Compute the pinyin initials of the dealership's customers that have none yet (NULL: written
+    by code that bypasses the services, such as bulk loads); the search terms follow by trigger.
+    Returns how many were filled."""
+    filled = 0
+    while True:
+        rows = list(Customer.objects.filter(name_initials__isnull=True).order_by().values_list("pk", "name")[:batch])
+        if not rows:
+            return filled
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE customers_customer c SET name_initials = v.initials "
+                "FROM unnest(%s::bigint[], %s::text[]) v(id, initials) WHERE c.tenant_id = %s AND c.id = v.id",
+                [[pk for pk, _name in rows], [name_initials(name) for _pk, name in rows], require_tenant_id()],
+            )
+        filled += len(rows)
 
 
 def customer_refresh_last_visit(*, customer_ids: list[int]) -> None:

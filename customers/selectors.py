@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -13,7 +14,8 @@ from django.db.models import Q, QuerySet
 
 from crm.core.errors import NotAllowed
 from crm.tenancy.models import Membership
-from customers.models import CONSENT_FIELDS, ConsentChange, Customer, Vehicle
+from customers.models import CONSENT_FIELDS, ConsentChange, Customer, CustomerSearchTerm, Vehicle
+from customers.normalize import search_text
 from customers.validators import mask_email, mask_id_number, mask_mobile, normalize_plate
 
 
@@ -31,39 +33,58 @@ def customer_visible_to(*, viewer: Membership) -> QuerySet[Customer]:
 
 
 _PLATE_SHAPE = re.compile(r"^[\u4e00-\u9fff][A-Za-z][·.\s-]?[A-Za-z0-9]{5,6}$")
-_VIN_TAIL = re.compile(r"^[A-HJ-NPR-Za-hj-npr-z0-9]{6,16}$")
+_TAIL = re.compile(r"^[A-Za-z0-9]+$")
+PLATE_TAIL_MIN, PLATE_TAIL_MAX = 3, 7  # "U92" … "BZRU92D": the plate's characters after the province
+VIN_TAIL_MIN = 6
+DIGITS_MIN = 4
 
 
 def customer_search_ids(*, query: str) -> QuerySet[Any] | None:
-    """Ids of customers matching `query`, chosen by its shape so that each search uses one index:
-
-    a plate (粤B·12345) → vehicles by plate; 17 letters and digits → by VIN; 4+ digits → mobile
-    ending with them; 6-16 letters and digits mixed → VIN ending with them (车架号后六位);
-    anything else → name prefix or DMS id. None when the query is empty.
-    """
-    query = query.strip()
+    """Ids of customers matching `query`, chosen by its shape so that each search uses an index
+    (docs/customers.md#search states the rules exactly). None when the query is empty."""
+    query = unicodedata.normalize("NFKC", query).strip()  # full-width ＺＲＵ９２ is ZRU92
     if not query:
         return None
     if _PLATE_SHAPE.match(query):
         with contextlib.suppress(ValidationError):
             return Vehicle.objects.filter(plate=normalize_plate(query)).values("customer_id")
-    compact = query.replace(" ", "").replace("-", "")
-    if len(compact) == 17 and compact.isalnum():
+    compact = re.sub(r"[\s·.\-]", "", query)
+    if len(compact) == 17 and compact.isalnum() and compact.isascii():
         return Vehicle.objects.filter(vin=compact.upper()).values("customer_id")
     digits = compact.removeprefix("+86")
-    if digits.isdigit() and len(digits) >= 4:
+    if digits.isdigit() and digits.isascii() and len(digits) >= DIGITS_MIN:
         by_mobile = Customer.objects.filter(mobile_reversed__prefix=digits[::-1]).values("pk")
         if len(digits) >= 11:
             return by_mobile
-        # "…5678" may end a mobile or a VIN (车架号后六位 are usually digits): both, each by index
+        # "…5678" may end a mobile, a VIN (车架号后六位 are usually digits) or a plate: each by its index
+        if len(digits) <= PLATE_TAIL_MAX:
+            return by_mobile.union(_by_vin_tail(digits), _by_plate_tail(digits))
         return by_mobile.union(_by_vin_tail(digits))
-    if _VIN_TAIL.match(compact) and any(c.isdigit() for c in compact) and any(c.isalpha() for c in compact):
-        return _by_vin_tail(compact)
-    return Customer.objects.filter(Q(name__prefix=query) | Q(external_id=query)).values("pk")
+    if _TAIL.match(compact) and any(c.isdigit() for c in compact) and any(c.isalpha() for c in compact):
+        if len(compact) < PLATE_TAIL_MIN:
+            return _by_name(query)
+        tails = []
+        if len(compact) <= PLATE_TAIL_MAX:
+            tails.append(_by_plate_tail(compact))
+        if len(compact) >= VIN_TAIL_MIN:
+            tails.append(_by_vin_tail(compact))
+        return tails[0].union(*tails[1:]) if len(tails) > 1 else tails[0]
+    return _by_name(query).union(Customer.objects.filter(external_id=query).values("pk"))
+
+
+def _by_name(query: str) -> QuerySet[Any]:
+    """Names containing the query (NFKC, spaces ignored, A-Z in any case), or whose pinyin initials
+    start with it: a prefix search over CustomerSearchTerm (every suffix of each name, every variant
+    of its initials)."""
+    return CustomerSearchTerm.objects.filter(term__prefix=search_text(query)).values("customer_id")
 
 
 def _by_vin_tail(tail: str) -> QuerySet[Any]:
     return Vehicle.objects.filter(vin_reversed__prefix=tail.upper()[::-1]).values("customer_id")
+
+
+def _by_plate_tail(tail: str) -> QuerySet[Any]:
+    return Vehicle.objects.filter(plate_reversed__prefix=tail.upper()[::-1]).values("customer_id")
 
 
 # Up to this many matches, a search hands the list query the ids themselves (see customer_search).

@@ -813,3 +813,24 @@ def test_an_unknown_consent_value_is_a_row_error(dealer_a, run):
     job = run(dealer_a.manager, csv_bytes(rows), "maybe.csv")
     assert job.status == ImportJob.Status.INVALID
     assert [(e["row"], e["column"]) for e in job.errors] == [(2, "同意短信")]
+
+
+def test_imported_customers_are_found_by_name_part_and_pinyin_initials(dealer_a, run, in_tenant):
+    from customers import selectors
+
+    rows = [CUSTOMER_HEADERS, customer_row(1, 客户姓名="曾小贤"), customer_row(2, 客户姓名="胡一菲")]
+    job = run.all(dealer_a.manager, csv_bytes(rows), "names.csv")
+    assert job.status == ImportJob.Status.DONE
+    with in_tenant(dealer_a):
+        zeng = Customer.objects.get(external_id="C00001")
+        assert "zxx" in zeng.name_initials.split()
+        for query in ("zxx", "小贤", "hyf"):
+            found = set(
+                selectors.customer_search(Customer.objects.all(), query=query).values_list("external_id", flat=True)
+            )
+            assert found == {"C00001" if query != "hyf" else "C00002"}, query
+    # a changed name in a second file moves the search terms with it
+    run.all(dealer_a.manager, csv_bytes([CUSTOMER_HEADERS, customer_row(1, 客户姓名="陈美嘉")]), "renamed.csv")
+    with in_tenant(dealer_a):
+        assert not selectors.customer_search(Customer.objects.all(), query="zxx").exists()
+        assert selectors.customer_search(Customer.objects.all(), query="cmj").get().external_id == "C00001"

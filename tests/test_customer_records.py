@@ -270,3 +270,79 @@ def test_consent_given_and_withdrawn_is_recorded_with_who_when_and_how(dealer_a,
     ]
     assert (changes[1].consent_call, changes[1].consent_sms) == (True, False)
     assert changes[0].recorded_at <= changes[1].recorded_at
+
+
+# --- search by tails, substrings and pinyin initials ---------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["ZRU92", "zru92", "ＺＲＵ９２", "U92", "BZRU92", "b·zru92", "B ZRU92"])
+def test_search_finds_a_plate_by_its_tail_in_any_case_and_width(dealer_a, in_tenant, query):
+    with in_tenant(dealer_a):
+        owner = CustomerFactory(name="尾号客户")
+        VehicleFactory(customer=owner, plate="粤B·ZRU92")
+        VehicleFactory(plate="粤B·ZRU93")
+        found = selectors.customer_search(Customer.objects.all(), query=query)
+        assert list(found.values_list("pk", flat=True)) == [owner.pk]
+
+
+def test_search_finds_an_all_digit_plate_tail_and_a_vin_tail_with_letters(dealer_a, in_tenant):
+    with in_tenant(dealer_a):
+        owner = CustomerFactory(name="数字车牌", mobile="")
+        vehicle = VehicleFactory(customer=owner, plate="粤B·70415")
+        assert set(selectors.customer_search(Customer.objects.all(), query="0415").values_list("pk", flat=True)) >= {
+            owner.pk
+        }
+        tail = vehicle.vin[-8:].lower()
+        assert owner.pk in selectors.customer_search(Customer.objects.all(), query=tail).values_list("pk", flat=True)
+
+
+@pytest.mark.parametrize("query", ["客户", "密客", "dealera", "ＤＥＡＬＥＲＡ", "户DEA", "机密客户DEALERA"])
+def test_search_finds_a_name_by_any_part_of_it(dealer_a, in_tenant, query):
+    with in_tenant(dealer_a):
+        found = selectors.customer_search(Customer.objects.all(), query=query)
+        assert dealer_a.objects["customer"].pk in found.values_list("pk", flat=True)
+
+
+def test_search_finds_chinese_names_by_pinyin_initials_of_every_reading(dealer_a, in_tenant):
+    with in_tenant(dealer_a):
+        zeng = records.customer_create(actor=dealer_a.manager, data={"name": "曾伟明"})
+        assert zeng.name_initials.split()[:2] == ["cwm", "zwm"]
+        for query in ("zwm", "ZWM", "cwm", "zw", "ｚｗ"):
+            found = selectors.customer_search(Customer.objects.all(), query=query)
+            assert zeng.pk in found.values_list("pk", flat=True), query
+        # initials match from the first character; a renamed customer is found by the new name only
+        assert zeng.pk not in selectors.customer_search(Customer.objects.all(), query="wm").values_list("pk", flat=True)
+        records.customer_update(actor=dealer_a.manager, customer=zeng, data={"name": "李娜"})
+        assert zeng.pk not in selectors.customer_search(Customer.objects.all(), query="zwm").values_list(
+            "pk", flat=True
+        )
+        assert zeng.pk not in selectors.customer_search(Customer.objects.all(), query="伟明").values_list(
+            "pk", flat=True
+        )
+        assert zeng.pk in selectors.customer_search(Customer.objects.all(), query="ln").values_list("pk", flat=True)
+
+
+def test_bulk_written_customers_get_their_initials_from_the_nightly_step(dealer_a, in_tenant):
+    from customers.nightly import data_quality_recompute
+
+    with in_tenant(dealer_a):
+        Customer.objects.bulk_create([Customer(name="张三丰")])
+        bulk = Customer.objects.get(name="张三丰")
+        assert bulk.name_initials is None
+        assert bulk.pk in selectors.customer_search(Customer.objects.all(), query="三丰").values_list("pk", flat=True)
+        data_quality_recompute(tenant_id=dealer_a.tenant.pk, run_date=date(2026, 12, 7))
+        assert bulk.pk in selectors.customer_search(Customer.objects.all(), query="zsf").values_list("pk", flat=True)
+
+
+def test_name_and_tail_searches_are_index_conditions_under_row_level_security(dealer_a, in_tenant):
+    from django.db import connection
+
+    with in_tenant(dealer_a), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in ("伟明", "ZRU92", "0415"):
+            ids = selectors.customer_search_ids(query=query)
+            sql, params = ids.query.sql_with_params()
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Index Cond" in plan and "^@" in plan.split("Index Cond", 1)[1], plan
+            assert "Filter: (" not in plan or "^@" not in plan.split("Filter: (", 1)[1].split("\n")[0], plan

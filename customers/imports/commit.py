@@ -34,6 +34,7 @@ from customers.models import (
     Vehicle,
     VehicleOwnership,
 )
+from customers.normalize import name_initials
 from customers.records import customers_refresh_last_visit_where
 
 
@@ -56,6 +57,15 @@ _WORK_COLUMNS = (
 )
 
 
+# columns computed from a row's values while it is staged: (name, SQL type, how)
+_DERIVED: dict[str, tuple[tuple[str, str, Callable[[dict[str, Any]], Any]], ...]] = {
+    # the search terms follow from name and initials (a trigger on customers_customer)
+    ImportJob.Kind.CUSTOMERS: (
+        ("name_initials", "text", lambda values: name_initials(values["name"]) if values.get("name") else None),
+    ),
+}
+
+
 class _Stage:
     """A TEMP table (dropped at commit) holding one import's normalised, resolved rows."""
 
@@ -64,6 +74,8 @@ class _Stage:
         self.columns = [("row_no", "integer")]
         self.columns += [(f.name, f.sql_type) for f in spec.fields]
         self.columns += [(name, "bigint") for name in spec.resolved]
+        self.derived = _DERIVED.get(spec.kind, ())
+        self.columns += [(name, sql_type) for name, sql_type, _how in self.derived]
 
     def create(self) -> None:
         columns = ", ".join(f"{name} {sql_type}" for name, sql_type in (*self.columns, *_WORK_COLUMNS))
@@ -78,7 +90,8 @@ class _Stage:
             cursor.cursor.copy(f"COPY {self.table} ({', '.join(names)}) FROM STDIN") as copy,
         ):
             for row in rows:
-                copy.write_row([row.number, *(row.values.get(name) for name in names[1:])])
+                values = row.values | {name: how(row.values) for name, _type, how in self.derived}
+                copy.write_row([row.number, *(values.get(name) for name in names[1:])])
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
@@ -163,6 +176,7 @@ def _keep_unless_given(columns: Sequence[str]) -> tuple[str, str, str]:
 
 CUSTOMER_COLUMNS = (
     "name",
+    "name_initials",
     "kind",
     "mobile",
     "mobile_secondary",
