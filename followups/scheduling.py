@@ -22,10 +22,11 @@ date create nothing, and steps 1, 2 and 6 find nothing left to do.
 Rules and their occasions (W = the window in days, "lead" = days ahead):
 - post_delivery: a completed vehicle sale on day S, for each k in delivery_days: due S+k … S+k+W−1;
 - service: a completed maintenance or repair order on day S: due S+after … +W−1;
-- maintenance: per vehicle, the next service is due at the earlier of (last service, or purchase,
-  + N months) and the day its estimated mileage reaches the last service's + N km (the rate from
+- maintenance: per vehicle, the next service is due at the earlier of (last maintenance, or purchase,
+  + N months) and the day its estimated mileage reaches the last maintenance's + N km (the rate from
   its own readings over the last two years); due (that day − lead) … (that day + W − 1); one per
-  service cycle. A cycle that started more than N months + W days ago cannot be due any more, so
+  service cycle. Only a completed maintenance order (kind `maintenance`) starts a cycle; the purchase
+  date starts the first one while the vehicle has none. Repairs, open and reversed orders do not. A cycle that started more than N months + W days ago cannot be due any more, so
   only the services (and purchases) since then are read, not the whole history;
 - warranty: the vehicle's warranty end E: due E − lead … E + W − 1;
 - insurance: the latest insurance order of a vehicle (or a customer without a vehicle) on day S
@@ -102,7 +103,8 @@ RULES: dict[Reason, str] = {
         WITH last_service AS (
             SELECT DISTINCT ON (o.vehicle_id) o.vehicle_id, o.ordered_on, o.mileage_km
             FROM customers_order o
-            WHERE o.vehicle_id IS NOT NULL AND o.kind IN ('maintenance', 'repair') AND o.status = 'completed'
+            -- only a maintenance order (保养) starts a new cycle: a repair (维修) does not
+            WHERE o.vehicle_id IS NOT NULL AND o.kind = 'maintenance' AND o.status = 'completed'
               AND o.ordered_on BETWEEN %(cycle_since)s AND %(d)s
             ORDER BY o.vehicle_id, o.ordered_on DESC, o.id DESC
         ),
@@ -140,7 +142,7 @@ RULES: dict[Reason, str] = {
                OR (v.purchase_date BETWEEN %(cycle_since)s AND %(d)s
                    AND NOT EXISTS (
                        SELECT 1 FROM customers_order o
-                       WHERE o.vehicle_id = v.id AND o.kind IN ('maintenance', 'repair')
+                       WHERE o.vehicle_id = v.id AND o.kind = 'maintenance'
                          AND o.status = 'completed' AND o.ordered_on <= %(d)s))
         )
         SELECT customer_id, vehicle_id, 'maintenance', 'maintenance:' || vehicle_id || ':' || cycle_start,

@@ -155,6 +155,37 @@ def test_a_new_vehicle_is_reminded_of_its_first_service_from_the_purchase_date(d
     assert created()[0].source_key == f"maintenance:{car.pk}:2026-02-28"
 
 
+def test_only_a_maintenance_order_restarts_the_maintenance_cycle_not_a_repair(dealer):
+    """docs/followups.md: a completed maintenance order starts a cycle; a repair, an open or a reversed
+    maintenance order does not; without any maintenance the purchase date starts the first cycle."""
+    rules(maintenance_enabled=True, maintenance_months=6, maintenance_km=10000, maintenance_lead_days=7)
+    person = customer(dealer)
+    serviced = VehicleFactory(customer=person, purchase_date=date(2025, 6, 1))
+    last = OrderFactory(customer=person, vehicle=serviced, kind=Order.Kind.MAINTENANCE, ordered_on=date(2026, 1, 15))
+    # a repair two months later, and a maintenance that was reversed and one still open
+    OrderFactory(customer=person, vehicle=serviced, kind=Order.Kind.REPAIR, ordered_on=date(2026, 3, 20))
+    OrderFactory(
+        customer=person, vehicle=serviced, kind=Order.Kind.MAINTENANCE, ordered_on=date(2026, 4, 1), status="reversed"
+    )
+    OrderFactory(
+        customer=person, vehicle=serviced, kind=Order.Kind.MAINTENANCE, ordered_on=date(2026, 4, 2), status="open"
+    )
+    # a new car whose only workshop visit was a repair: its first cycle runs from the purchase date
+    other = customer(dealer)
+    bought = VehicleFactory(customer=other, purchase_date=date(2026, 1, 10))
+    OrderFactory(customer=other, vehicle=bought, kind=Order.Kind.REPAIR, ordered_on=date(2026, 2, 1))
+    assert night(date(2026, 7, 2))["created"] == 0
+    assert night(date(2026, 7, 3))["maintenance"] == 1  # 10 Jan + 6 months = 10 Jul, 7 days ahead
+    assert night(date(2026, 7, 8))["maintenance"] == 1  # 15 Jan + 6 months = 15 Jul, 7 days ahead
+    reminders = {f.vehicle_id: f for f in created(Reason.MAINTENANCE)}
+    assert reminders[bought.pk].source_key == f"maintenance:{bought.pk}:2026-01-10"
+    assert reminders[serviced.pk].source_key == f"maintenance:{serviced.pk}:{last.ordered_on}"
+    assert (reminders[serviced.pk].due_from, reminders[serviced.pk].due_until) == (date(2026, 7, 8), date(2026, 7, 19))
+    # the repair's own date never starts a cycle (20 Mar + 6 months = 20 Sep)
+    assert night(date(2026, 9, 13))["maintenance"] == 0
+    assert len(created(Reason.MAINTENANCE)) == 2
+
+
 def test_warranty_and_insurance_expiry(dealer):
     rules(warranty_enabled=True, warranty_lead_days=30, insurance_enabled=True, insurance_lead_days=30)
     person = customer(dealer)
