@@ -26,8 +26,9 @@ Rules and their occasions (W = the window in days, "lead" = days ahead):
   + N months) and the day its estimated mileage reaches the last maintenance's + N km (the rate from
   its own readings over the last two years); due (that day − lead) … (that day + W − 1); one per
   service cycle. Only a completed maintenance order (kind `maintenance`) starts a cycle; the purchase
-  date starts the first one while the vehicle has none. Repairs, open and reversed orders do not. A cycle that started more than N months + W days ago cannot be due any more, so
-  only the services (and purchases) since then are read, not the whole history;
+  date starts the first one while the vehicle has none. Repairs, open and reversed orders do not.
+  A cycle that started more than N months + W days ago cannot be due any more, so only the
+  maintenance orders (and purchases) since then are read, not the whole history;
 - warranty: the vehicle's warranty end E: due E − lead … E + W − 1;
 - insurance: the latest insurance order of a vehicle (or a customer without a vehicle) on day S
   renews at S + 1 year = E: due E − lead … E + W − 1;
