@@ -4,15 +4,16 @@ customer lists. Thin: forms validate input, services in customers.imports / cust
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.files.uploadhandler import FileUploadHandler
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -170,6 +171,9 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "preview_headers": [(imports.column_label(headers, i), mapped.get(i, "")) for i in range(len(headers))],
         "sample": job.mapping.get("sample", []),
         "can_commit": job.status == ImportJob.Status.READY and job.error_count == 0,
+        "can_skip_invalid": job.status == ImportJob.Status.INVALID
+        and int((job.result or {}).get("valid_rows") or 0) > 0
+        and not imports.job_has_file_level_errors(job),
     }
     return render(
         request, "customers/import_detail.html", context, status=400 if mapping_form and mapping_form.errors else 200
@@ -191,13 +195,59 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @require_capability("customers.import")
 def import_commit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Import; with `skip_invalid` (the explicit choice on a file with row errors) only its valid rows."""
     viewer = membership_of(request)
     job = get_object_or_404(imports.import_jobs_visible_to(viewer=viewer), pk=pk)
+    skip_invalid = request.POST.get("skip_invalid") == "1"
+    if skip_invalid and request.POST.get("confirm_skip") != "1":
+        messages.error(request, _("Tick the box to confirm that the rows with errors are skipped."))
+        return redirect("customer_import", pk=job.pk)
     try:
-        imports.import_job_request_commit(actor=viewer, job=job, meta=RequestMeta.from_request(request))
+        imports.import_job_request_commit(
+            actor=viewer, job=job, meta=RequestMeta.from_request(request), skip_invalid=skip_invalid
+        )
     except ApplicationError as error:
         messages.error(request, error.message)
     return redirect("customer_import", pk=job.pk)
+
+
+@require_GET
+@require_capability("customers.import")
+def import_template(request: HttpRequest, kind: str) -> HttpResponse:
+    """An empty workbook with the columns of one kind of import, to fill in or to give the DMS."""
+    if kind not in ImportJob.Kind.values:
+        raise Http404
+    response = FileResponse(
+        imports.import_template_xlsx(kind=kind),
+        as_attachment=True,
+        filename=f"import-template-{kind}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response.crm_tenant_safe = True  # type: ignore[attr-defined]  # built in memory, no tenant data
+    response["Cache-Control"] = "no-store"
+    return response  # type: ignore[return-value]
+
+
+def _in_language(language: str, chunks: Iterator[str]) -> Iterator[str]:
+    with translation.override(language):
+        yield from chunks
+
+
+@require_GET
+@require_capability("customers.import")
+def import_error_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every row of the file that has an error, as the file holds it, with what is wrong (CSV)."""
+    viewer = membership_of(request)
+    job = get_object_or_404(imports.import_jobs_visible_to(viewer=viewer), pk=pk)
+    if not job.error_count or job.status in RUNNING:
+        raise Http404
+    chunks = _in_language(get_language() or "", imports.import_error_report_csv(job=job))
+    # The body is produced after the request's transaction has closed: read in a tenant of its own.
+    response = StreamingHttpResponse(stream_in_tenant(viewer.tenant_id, chunks), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    response["Cache-Control"] = "no-store"
+    response.crm_tenant_safe = True  # type: ignore[attr-defined]
+    return response  # type: ignore[return-value]
 
 
 @require_GET

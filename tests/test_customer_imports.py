@@ -834,3 +834,100 @@ def test_imported_customers_are_found_by_name_part_and_pinyin_initials(dealer_a,
     with in_tenant(dealer_a):
         assert not selectors.customer_search(Customer.objects.all(), query="zxx").exists()
         assert selectors.customer_search(Customer.objects.all(), query="cmj").get().external_id == "C00001"
+
+
+# --- templates, error reports, importing the valid rows only -------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["customers", "vehicles", "orders"])
+def test_the_template_of_each_kind_has_a_column_the_import_maps_to_every_field(dealer_a, web, kind):
+    from openpyxl import load_workbook
+
+    response = web(dealer_a.manager).get(f"/customers/imports/template/{kind}.xlsx")
+    assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
+    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    headers = [cell.value for cell in next(workbook.worksheets[0].iter_rows(max_row=1))]
+    assert imports.auto_mapping(kind=kind, headers=headers) == {
+        f.name: i for i, f in enumerate(imports.import_kind(kind).fields)
+    }
+    assert len(workbook.worksheets) == 2  # the second sheet explains the columns
+
+
+def test_a_filled_in_template_imports_and_templates_need_the_import_capability(dealer_a, web, run, in_tenant):
+    response = web(dealer_a.manager).get("/customers/imports/template/customers.xlsx")
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    workbook.worksheets[0].append(["T-1", "模板客户", "13700009999"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    job = run.all(dealer_a.manager, buffer.getvalue(), "template.xlsx")
+    assert job.status == ImportJob.Status.DONE and job.result["created"] == 1
+    assert web(dealer_a.consultant).get("/customers/imports/template/customers.xlsx").status_code == 403
+    assert web(dealer_a.manager).get("/customers/imports/template/nonsense.xlsx").status_code == 404
+
+
+def _file_with_two_bad_rows() -> bytes:
+    return csv_bytes(
+        [
+            CUSTOMER_HEADERS,
+            customer_row(1),
+            customer_row(2, 手机号码="12345"),
+            customer_row(3),
+            customer_row(4, 出生日期="not a date", 性别="?"),
+        ]
+    )
+
+
+def test_the_error_report_lists_every_bad_row_as_the_file_has_it_with_what_is_wrong(dealer_a, web, run):
+    job = run(dealer_a.manager, _file_with_two_bad_rows(), "bad.csv")
+    assert job.status == ImportJob.Status.INVALID and job.error_count == 3
+    response = web(dealer_a.manager).get(f"/customers/imports/{job.pk}/errors.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0][2:] == CUSTOMER_HEADERS and len(rows) == 3
+    assert rows[1][0] == "3" and rows[1][2:] == customer_row(2, 手机号码="12345") and "手机号码" in rows[1][1]
+    assert rows[2][0] == "5" and "出生日期" in rows[2][1] and "性别" in rows[2][1]
+    assert web(dealer_a.consultant).get(f"/customers/imports/{job.pk}/errors.csv").status_code == 403
+
+
+def test_the_valid_rows_can_be_imported_on_explicit_choice_and_the_skipped_ones_stay_listed(
+    dealer_a, web, run, in_tenant, django_capture_on_commit_callbacks
+):
+    job = run(dealer_a.manager, _file_with_two_bad_rows(), "bad.csv")
+    client = web(dealer_a.manager)
+    page = client.get(f"/customers/imports/{job.pk}/").content.decode()
+    assert 'data-testid="import-skip-invalid"' in page and 'data-testid="import-error-report"' in page
+    # without the confirmation nothing happens
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/customers/imports/{job.pk}/commit/", {"skip_invalid": "1"})
+    with in_tenant(dealer_a):
+        job.refresh_from_db()
+        assert job.status == ImportJob.Status.INVALID and not Customer.objects.filter(external_id="C00001").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/customers/imports/{job.pk}/commit/", {"skip_invalid": "1", "confirm_skip": "1"})
+    assert response.status_code == 302
+    with in_tenant(dealer_a):
+        job.refresh_from_db()
+        imported = set(Customer.objects.filter(external_id__startswith="C0000").values_list("external_id", flat=True))
+    assert job.status == ImportJob.Status.DONE
+    assert job.result["created"] == 2 and job.result["skipped_rows"] == 2 and imported == {"C00001", "C00003"}
+    assert [e["row"] for e in job.errors] == [3, 5, 5] and job.error_count == 3
+    page = client.get(f"/customers/imports/{job.pk}/").content.decode()
+    assert 'data-testid="import-skipped"' in page and 'data-testid="import-error"' in page
+    with in_tenant(dealer_a):
+        audit = AuditEvent.objects.get(action=AuditAction.CUSTOMERS_IMPORTED, target_id=str(job.pk))
+        assert audit.data["skipped_rows"] == 2
+
+
+def test_skipping_is_refused_when_the_file_itself_has_a_problem(dealer_a, run, in_tenant):
+    rows = [["编号", "客户姓名"], ["C1", "王先生"]]  # no DMS id column: a mapping problem
+    job = run(dealer_a.manager, csv_bytes(rows), "unmapped.csv")
+    assert job.status == ImportJob.Status.INVALID
+    with in_tenant(dealer_a), pytest.raises(ApplicationError):
+        imports.import_job_request_commit(actor=dealer_a.manager, job=job, skip_invalid=True)
+    clean = run(dealer_a.manager, csv_bytes([CUSTOMER_HEADERS, customer_row(1)]), "clean.csv")
+    with in_tenant(dealer_a), pytest.raises(NotAllowed):
+        imports.import_job_request_commit(actor=dealer_a.consultant, job=clean, skip_invalid=True)

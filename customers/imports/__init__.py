@@ -13,7 +13,9 @@ The life of an `ImportJob`:
 3. **Commit** (`import_commit`, a task, after `import_job_request_commit`): the same scan runs
    again inside ONE transaction; valid rows are COPYed into a TEMP staging table and written with
    set-based SQL (update what differs, insert what is new). If the file no longer validates, or
-   anything fails, the transaction is rolled back and nothing is written.
+   anything fails, the transaction is rolled back and nothing is written. When the user chose to
+   skip the rows with errors (`skip_invalid`), only the valid rows are staged and written, in the
+   same single transaction, and the skipped ones stay listed on the job.
 
 Upserts are keyed by DMS id (customers, orders) or VIN (vehicles), so importing the same file twice
 changes nothing the second time. A blank cell never erases a stored value: only non-blank cells
@@ -35,6 +37,7 @@ The package, one topic a module (each imports only modules listed before it):
 - `validation`: the scan: rows parsed, validated and matched to existing records.
 - `commit`: the all-or-nothing write: staging table, COPY, set-based upserts.
 - `jobs`: the job's lifecycle: upload, mapping, commit request, and the two passes.
+- `downloads`: the template workbook per kind, and a job's error report (CSV).
 
 customers.tasks runs the passes and imports this package, never the reverse: `jobs` queues the tasks
 by their names. Code outside the package imports the names below from `customers.imports`.
@@ -46,6 +49,7 @@ from django.core.exceptions import ValidationError
 
 from customers.imports.cells import parse_amount, parse_date, parse_km, parse_mobile
 from customers.imports.commit import customers_refresh_last_visit_from
+from customers.imports.downloads import import_error_report_csv, import_error_report_rows, import_template_xlsx
 from customers.imports.files import MAX_UPLOAD_BYTES, SheetReader
 from customers.imports.jobs import (
     IMPORT_COMMIT_TASK,
@@ -60,6 +64,7 @@ from customers.imports.jobs import (
 from customers.imports.kinds import import_kind
 from customers.imports.mapping import auto_mapping, column_label
 from customers.imports.progress import PROGRESS_EVERY_ROWS, PROGRESS_MIN_SECONDS, _Progress
+from customers.imports.reports import job_has_file_level_errors
 from customers.imports.validation import CHUNK_ROWS, _Scanner
 
 # What code outside the package uses: the pages and the tasks, and also the tests (the parsers, the
@@ -79,12 +84,16 @@ __all__ = [
     "column_label",
     "customers_refresh_last_visit_from",
     "import_commit",
+    "import_error_report_csv",
+    "import_error_report_rows",
     "import_job_create",
     "import_job_request_commit",
     "import_job_set_mapping",
     "import_jobs_visible_to",
     "import_kind",
+    "import_template_xlsx",
     "import_validate",
+    "job_has_file_level_errors",
     "parse_amount",
     "parse_date",
     "parse_km",

@@ -22,7 +22,7 @@ from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.context import require_tenant_id
 from crm.tenancy.models import AuditAction, Tenant
 from customers.imports.kinds import ImportKind, import_kind
-from customers.imports.reports import ScanResult
+from customers.imports.reports import ScanResult, file_level_errors
 from customers.imports.validation import _Row, _run_scan
 from customers.models import (
     CONSENT_FIELDS,
@@ -521,8 +521,9 @@ UPSERTS: dict[str, Callable[[_Stage, _Context], dict[str, int]]] = {
 }
 
 
-def _write_rows(job: ImportJob) -> dict[str, int]:
-    """Scan again, COPY the valid rows into the stage, upsert. Raises when the file has errors now."""
+def _write_rows(job: ImportJob) -> tuple[dict[str, int], ScanResult]:
+    """Scan again, COPY the valid rows into the stage, upsert. Raises when the file has errors now,
+    unless the user chose to skip the rows with errors (`skip_invalid`) and none is the file's own."""
     tenant = Tenant.objects.get(pk=require_tenant_id())
     now = timezone.now()
     committed_by = get_user_model().objects.filter(pk=job.mapping.get("committed_by")).first() or job.created_by
@@ -538,8 +539,9 @@ def _write_rows(job: ImportJob) -> dict[str, int]:
     spec = import_kind(job.kind)
     stage = _Stage(spec, job.pk)
     stage.create()
-    result = _run_scan(job, sink=stage.copy)
-    if result.errors.count:
+    result = _run_scan(job, sink=stage.copy)  # only rows without errors reach the stage
+    skip_invalid = bool(job.mapping.get("skip_invalid"))
+    if result.errors.count and (not skip_invalid or file_level_errors(result)):
         raise _FileNoLongerValid(result)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {stage.table}")
@@ -548,6 +550,8 @@ def _write_rows(job: ImportJob) -> dict[str, int]:
     # Data-quality scores of imported records are computed by the nightly step (or "Recompute
     # now"): a whole-dealership rescore inside this long transaction would hold it far longer.
     counts["rows"] = result.total_rows
+    if skip_invalid:
+        counts["skipped_rows"] = len(result.errors.rows)
     request = job.mapping.get("request") or {}
     audit_record(
         action=AuditAction.CUSTOMERS_IMPORTED,
@@ -558,4 +562,4 @@ def _write_rows(job: ImportJob) -> dict[str, int]:
         data={"kind": job.kind, "job": job.pk, "file": job.original_name, **counts},
         meta=RequestMeta(ip_address=request.get("ip_address"), user_agent=request.get("user_agent") or ""),
     )
-    return counts
+    return counts, result

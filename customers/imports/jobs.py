@@ -29,7 +29,7 @@ from crm.tenancy.models import Membership
 from customers.imports.commit import _FileNoLongerValid, _write_rows
 from customers.imports.files import upload_problems
 from customers.imports.mapping import mapping_problems
-from customers.imports.reports import ScanResult, _store_scan
+from customers.imports.reports import ScanResult, _store_scan, job_has_file_level_errors
 from customers.imports.validation import _run_scan
 from customers.models import ImportJob
 
@@ -103,10 +103,22 @@ def import_job_set_mapping(*, actor: Membership, job: ImportJob, fields: Mapping
 
 
 @transaction.atomic
-def import_job_request_commit(*, actor: Membership, job: ImportJob, meta: RequestMeta | None = None) -> ImportJob:
-    """Queue the all-or-nothing import of a file that was checked without errors."""
+def import_job_request_commit(
+    *, actor: Membership, job: ImportJob, meta: RequestMeta | None = None, skip_invalid: bool = False
+) -> ImportJob:
+    """Queue the all-or-nothing import of a checked file: one without errors, or, when the user
+    chose `skip_invalid`, its rows without errors (the bad rows are skipped and listed; not offered
+    when an error concerns the file itself: unreadable, no header row, a mapping problem)."""
     require(actor, "customers.import")
-    if job.status != ImportJob.Status.READY or job.error_count:
+    if skip_invalid:
+        valid_rows = int((job.result or {}).get("valid_rows") or 0)
+        if job.status not in (ImportJob.Status.READY, ImportJob.Status.INVALID) or valid_rows == 0:
+            raise ApplicationError(_("This file has no rows without errors to import."), code="not_ready")
+        if job_has_file_level_errors(job):
+            raise ApplicationError(
+                _("The file itself has a problem (see the list): fix it before importing any rows."), code="not_ready"
+            )
+    elif job.status != ImportJob.Status.READY or job.error_count:
         raise ApplicationError(_("Only a file that was checked without errors can be imported."), code="not_ready")
     meta = meta or RequestMeta()
     # the commit runs in a task: keep who asked for it, and from where, for its audit entry
@@ -114,6 +126,7 @@ def import_job_request_commit(*, actor: Membership, job: ImportJob, meta: Reques
         **job.mapping,
         "committed_by": actor.user_id,
         "request": {"ip_address": meta.ip_address, "user_agent": meta.user_agent},
+        "skip_invalid": skip_invalid,
     }
     job.status = ImportJob.Status.IMPORTING
     job.processed_rows = 0
@@ -177,7 +190,7 @@ def import_commit(*, job_id: int) -> ImportJob | None:
     with translation.override(_language(job)):
         try:
             with transaction.atomic():
-                counts = _write_rows(job)
+                counts, result = _write_rows(job)
         except _FileNoLongerValid as rejected:
             _store_scan(job, rejected.result)
             job.status = ImportJob.Status.INVALID
@@ -200,6 +213,8 @@ def import_commit(*, job_id: int) -> ImportJob | None:
     job.status = ImportJob.Status.DONE
     job.result = counts
     job.processed_rows = job.total_rows = counts["rows"]
+    # the rows skipped, each with why, as the commit's own scan found them
+    job.error_count, job.errors = result.errors.count, list(result.errors.stored)
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "result", "processed_rows", "total_rows", "finished_at"])
+    job.save(update_fields=["status", "result", "processed_rows", "total_rows", "error_count", "errors", "finished_at"])
     return job

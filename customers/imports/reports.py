@@ -3,6 +3,7 @@ header = 1), the headers, mapping and first rows it found, and how that is kept 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -17,17 +18,34 @@ class RowError(TypedDict):
     message: str
 
 
+ErrorSink = Callable[[int | None, str, str], None]  # (row, column, message), for every error
+
+
 class _ErrorLog:
-    def __init__(self) -> None:
+    def __init__(self, on_error: ErrorSink | None = None) -> None:
         self.stored: list[RowError] = []
         self.count = 0
         self.rows: set[int | None] = set()
+        self.on_error = on_error
 
     def add(self, row: int | None, column: str, message: str) -> None:
         self.count += 1
         self.rows.add(row)
         if len(self.stored) < MAX_STORED_ERRORS:
             self.stored.append({"row": row, "column": column, "message": message})
+        if self.on_error is not None:
+            self.on_error(row, column, message)
+
+
+def file_level_errors(result: ScanResult) -> bool:
+    """Errors of the file as a whole (unreadable, no header, a mapping problem): no row can be
+    trusted, so skipping the bad rows is not offered."""
+    return bool(result.errors.rows & {None, result.header_row}) or result.header_row is None
+
+
+def job_has_file_level_errors(job: ImportJob) -> bool:
+    header_row = job.mapping.get("header_row") if isinstance(job.mapping, dict) else None
+    return header_row is None or any(e.get("row") in (None, header_row) for e in job.errors)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from customers.imports.files import ImportFileError, RowStream, SheetReader
 from customers.imports.kinds import ImportKind, import_kind
 from customers.imports.mapping import _locate_header, auto_mapping, column_label, mapping_problems
 from customers.imports.progress import _Progress
-from customers.imports.reports import ScanResult
+from customers.imports.reports import ErrorSink, ScanResult, _ErrorLog
 from customers.models import ImportJob, Order, Vehicle, VehicleOwnership
 
 CHUNK_ROWS = 2000  # rows per set-based reference check and per COPY
@@ -183,6 +183,7 @@ def scan_rows(
     mapping: Mapping[str, Any],
     progress: _Progress | None = None,
     sink: ChunkSink | None = None,
+    on_error: ErrorSink | None = None,
 ) -> ScanResult:
     """Parse, validate and resolve every row. Valid rows go to `sink` one chunk at a time.
 
@@ -190,7 +191,7 @@ def scan_rows(
     else both are detected here. All errors, file-level ones included, end up in the result.
     """
     spec = import_kind(kind)
-    result = ScanResult()
+    result = ScanResult(errors=_ErrorLog(on_error))
     try:
         result.header_row, result.headers, pending = _locate_header(
             rows, kind=kind, header_row=mapping.get("header_row")
@@ -267,23 +268,29 @@ def _job_rows(job: ImportJob) -> Iterator[SheetReader]:
             yield reader
 
 
-def _run_scan(job: ImportJob, *, sink: ChunkSink | None) -> ScanResult:
+def _run_scan(
+    job: ImportJob, *, sink: ChunkSink | None, on_error: ErrorSink | None = None, progress_bar: bool = True
+) -> ScanResult:
     tenant_id = require_tenant_id()
     progress: _Progress | None = None
     try:
         with _job_rows(job) as reader:
-            progress = _Progress(job_id=job.pk, tenant_id=tenant_id, total=job.total_rows or reader.estimated_rows or 0)
+            if progress_bar:
+                total = job.total_rows or reader.estimated_rows or 0
+                progress = _Progress(job_id=job.pk, tenant_id=tenant_id, total=total)
             rows = reader.rows()
             try:
-                return scan_rows(rows, kind=job.kind, mapping=job.mapping, progress=progress, sink=sink)
+                return scan_rows(
+                    rows, kind=job.kind, mapping=job.mapping, progress=progress, sink=sink, on_error=on_error
+                )
             finally:
                 rows.close()  # type: ignore[attr-defined]
     except ImportFileError as error:
-        result = ScanResult()
+        result = ScanResult(errors=_ErrorLog(on_error))
         result.errors.add(error.row, "", error.message)
         return result
     except FileNotFoundError:
-        result = ScanResult()
+        result = ScanResult(errors=_ErrorLog(on_error))
         result.errors.add(None, "", _("The uploaded file is no longer stored; upload it again."))
         return result
     finally:
