@@ -346,3 +346,13 @@ def test_name_and_tail_searches_are_index_conditions_under_row_level_security(de
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Index Cond" in plan and "^@" in plan.split("Index Cond", 1)[1], plan
             assert "Filter: (" not in plan or "^@" not in plan.split("Filter: (", 1)[1].split("\n")[0], plan
+
+
+def test_a_name_search_with_more_matches_than_are_inlined_still_lists_them_all(dealer_a, in_tenant, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_IDS_INLINE", 3)
+    with in_tenant(dealer_a):
+        many = {CustomerFactory(name=f"批量{i}号").pk for i in range(6)}
+        found = set(selectors.customer_search(Customer.objects.all(), query="批量").values_list("pk", flat=True))
+        assert found == many
+        found = set(selectors.customer_search(Customer.objects.all(), query="号").values_list("pk", flat=True))
+        assert many <= found
