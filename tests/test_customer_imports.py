@@ -931,3 +931,11 @@ def test_skipping_is_refused_when_the_file_itself_has_a_problem(dealer_a, run, i
     clean = run(dealer_a.manager, csv_bytes([CUSTOMER_HEADERS, customer_row(1)]), "clean.csv")
     with in_tenant(dealer_a), pytest.raises(NotAllowed):
         imports.import_job_request_commit(actor=dealer_a.consultant, job=clean, skip_invalid=True)
+
+
+def test_skipping_is_refused_when_part_of_the_file_cannot_be_read(dealer_a, run, in_tenant):
+    readable = csv_bytes([CUSTOMER_HEADERS, customer_row(1, 手机号码="12345"), customer_row(2)], encoding="utf-8")
+    job = run(dealer_a.manager, readable + b"C00003,\xff\xfe\n", "torn.csv")
+    assert job.status == ImportJob.Status.INVALID and any(not e["column"] for e in job.errors)
+    with in_tenant(dealer_a), pytest.raises(ApplicationError):
+        imports.import_job_request_commit(actor=dealer_a.manager, job=job, skip_invalid=True)

@@ -27,25 +27,38 @@ class _ErrorLog:
         self.count = 0
         self.rows: set[int | None] = set()
         self.on_error = on_error
+        self.file_errors = 0  # errors that name no column: the file's, not a row's
 
     def add(self, row: int | None, column: str, message: str) -> None:
         self.count += 1
         self.rows.add(row)
+        if not column:
+            self.file_errors += 1
         if len(self.stored) < MAX_STORED_ERRORS:
             self.stored.append({"row": row, "column": column, "message": message})
         if self.on_error is not None:
             self.on_error(row, column, message)
 
 
+def _is_file_error(error: RowError, header_row: int | None) -> bool:
+    # a row's errors always name a column; the file's (unreadable from some line on, no header row,
+    # a mapping problem on the header row) name none or sit on the header row
+    return not error["column"] or error["row"] in (None, header_row)
+
+
 def file_level_errors(result: ScanResult) -> bool:
-    """Errors of the file as a whole (unreadable, no header, a mapping problem): no row can be
-    trusted, so skipping the bad rows is not offered."""
-    return bool(result.errors.rows & {None, result.header_row}) or result.header_row is None
+    """Errors of the file as a whole: no row after them can be trusted (a file that cannot be read
+    from some line on was not checked past it), so skipping the bad rows is not offered."""
+    return (
+        result.header_row is None
+        or bool(result.errors.rows & {None, result.header_row})
+        or result.errors.file_errors > 0
+    )
 
 
 def job_has_file_level_errors(job: ImportJob) -> bool:
     header_row = job.mapping.get("header_row") if isinstance(job.mapping, dict) else None
-    return header_row is None or any(e.get("row") in (None, header_row) for e in job.errors)
+    return header_row is None or any(_is_file_error(error, header_row) for error in job.errors)
 
 
 @dataclass
