@@ -293,7 +293,8 @@ SELECT d.tenant_id, 'B' || lpad(d.rn::text, 9, '0'), d.id, v.id, d.name, d.mobil
        '保养后仍有异响', '客户反映保养后车辆仍有异响，要求复查。', 'staff', 'closed', d.agent,
        d.due - 5 + time '09:30', 120, 2880, d.due - 5 + time '11:30', d.due - 5 + time '11:00',
        d.due - 3 + time '09:30', d.due - 3 + time '08:00', d.due - 5 + time '10:00', d.due - 3 + time '16:00',
-       30, 1380, interval '0', '紧固件松动', '复查并紧固，试车无异响。', 0, 0, '', d.due, 0, false, d.due - 3 + time '16:00'
+       30, 1380, interval '0', '紧固件松动', '复查并紧固，试车无异响。', 0, 0, '', d.due, 0, false,
+       d.due - 3 + time '16:00'
   FROM dated d
   JOIN complaints_complaintcategory cat ON cat.tenant_id = d.tenant_id
   LEFT JOIN customers_vehicle v ON v.id = d.id
