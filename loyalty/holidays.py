@@ -1,63 +1,53 @@
 """The dates of the holidays care greetings go out on.
 
-New Year's Day and National Day are fixed; Spring Festival, the Dragon Boat Festival and the
-Mid-Autumn Festival follow the lunar calendar, so their Gregorian dates are listed per year.
-Years not listed send no lunar-holiday greeting (extend the table before they come).
+New Year's Day (1 January) and National Day (1 October) are fixed. Spring Festival (lunar 1/1),
+the Dragon Boat Festival (lunar 5/5) and the Mid-Autumn Festival (lunar 8/15) follow the Chinese
+lunar calendar: their Gregorian date in a year is the one of that lunar date in the lunar year that
+starts in that Gregorian year, computed by the lunar-python package (any year, no table to extend).
+When two occasions fall on the same day (Mid-Autumn on 1 October, as in 2020 and 2031), the fixed
+holiday's greeting goes out and the lunar one is skipped that year.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
-LUNAR_HOLIDAYS: dict[str, dict[int, date]] = {
-    "spring_festival": {
-        2024: date(2024, 2, 10),
-        2025: date(2025, 1, 29),
-        2026: date(2026, 2, 17),
-        2027: date(2027, 2, 6),
-        2028: date(2028, 1, 26),
-        2029: date(2029, 2, 13),
-        2030: date(2030, 2, 3),
-    },
-    "dragon_boat": {
-        2024: date(2024, 6, 10),
-        2025: date(2025, 5, 31),
-        2026: date(2026, 6, 19),
-        2027: date(2027, 6, 9),
-        2028: date(2028, 5, 28),
-        2029: date(2029, 6, 16),
-        2030: date(2030, 6, 5),
-    },
-    "mid_autumn": {
-        2024: date(2024, 9, 17),
-        2025: date(2025, 10, 6),
-        2026: date(2026, 9, 25),
-        2027: date(2027, 9, 15),
-        2028: date(2028, 10, 3),
-        2029: date(2029, 9, 22),
-        2030: date(2030, 9, 12),
-    },
+from lunar_python import Lunar
+
+# occasion (a CareTemplate.Occasion value) → (lunar month, lunar day); never a leap month
+LUNAR_HOLIDAYS: dict[str, tuple[int, int]] = {
+    "spring_festival": (1, 1),
+    "dragon_boat": (5, 5),
+    "mid_autumn": (8, 15),
 }
 FIXED_HOLIDAYS = {"new_year": (1, 1), "national_day": (10, 1)}
 
 
+@functools.cache
+def lunar_holiday(occasion: str, year: int) -> date:
+    """The Gregorian date of a lunar holiday in `year`."""
+    month, day = LUNAR_HOLIDAYS[occasion]
+    solar = Lunar.fromYmd(year, month, day).getSolar()
+    return date(solar.getYear(), solar.getMonth(), solar.getDay())
+
+
+def _holidays_of(year: int) -> list[tuple[date, str]]:
+    """Every greeting day of `year` in date order, one occasion per day (the fixed one first)."""
+    days: dict[date, str] = {date(year, m, d): occasion for occasion, (m, d) in FIXED_HOLIDAYS.items()}
+    for occasion in LUNAR_HOLIDAYS:
+        days.setdefault(lunar_holiday(occasion, year), occasion)
+    return sorted(days.items())
+
+
 def holiday_on(day: date) -> str | None:
     """The occasion (a CareTemplate.Occasion value) whose greeting goes out on `day`, if any."""
-    for occasion, (month, dom) in FIXED_HOLIDAYS.items():
-        if (day.month, day.day) == (month, dom):
-            return occasion
-    for occasion, dates in LUNAR_HOLIDAYS.items():
-        if dates.get(day.year) == day:
-            return occasion
-    return None
+    return dict(_holidays_of(day.year)).get(day)
 
 
 def next_holiday(after: date) -> tuple[str, date] | None:
-    """The next holiday on or after `after` (for the care page), within the table."""
-    candidates = [
-        (date(year, month, dom), occasion)
-        for occasion, (month, dom) in FIXED_HOLIDAYS.items()
-        for year in (after.year, after.year + 1)
-    ] + [(day, occasion) for occasion, dates in LUNAR_HOLIDAYS.items() for day in dates.values()]
-    upcoming = sorted(c for c in candidates if c[0] >= after)
-    return (upcoming[0][1], upcoming[0][0]) if upcoming else None
+    """The next holiday on or after `after` (for the care page)."""
+    for day, occasion in _holidays_of(after.year) + _holidays_of(after.year + 1):
+        if day >= after:
+            return occasion, day
+    return None

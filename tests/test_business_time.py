@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from crm.core.business_time import BusinessCalendar, NoBusinessHours, whole_minutes
+from crm.core.business_time import BusinessCalendar, NoBusinessHours, public_calendar, whole_minutes
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 DAY = [["08:30", "12:00"], ["13:30", "18:00"]]  # 8 business hours
@@ -101,3 +101,50 @@ def test_durations_are_exact_and_whole_minutes_round_halves_up():
     assert whole_minutes(timedelta(minutes=28, seconds=30)) == 29  # round() gives 28
     assert whole_minutes(timedelta(minutes=28, seconds=29, microseconds=999999)) == 28
     assert whole_minutes(timedelta(0)) == 0
+
+
+# --- China's public holidays (chinesecalendar), the dealership's own days on top --------------------
+
+
+def china(**overrides: object) -> BusinessCalendar:
+    return calendar(country="CN", **overrides)
+
+
+def test_china_s_public_holidays_and_make_up_days_ship_with_the_product():
+    cal = china()
+    # National Day week 2026: Thu 1 – Wed 7 Oct off; Sat 10 Oct a make-up working day (Monday's hours)
+    assert all(cal.spans_on(date(2026, 10, d)) == [] for d in range(1, 8))
+    assert cal.add_minutes(at(date(2026, 9, 30), 17), 120) == at(date(2026, 10, 8), 9, 30)
+    assert cal.is_open(at(date(2026, 10, 10), 9))
+    # Mid-Autumn: Fri 25 – Sun 27 Sep off (27 Sep is no make-up day); Sun 20 Sep is one
+    assert cal.spans_on(date(2026, 9, 25)) == [] and cal.spans_on(date(2026, 9, 27)) == []
+    assert cal.is_open(at(date(2026, 9, 20), 9)) and not cal.is_open(at(date(2026, 9, 19), 9))
+    # Spring Festival 2026: 15 – 23 Feb off, Sat 14 and Sat 28 Feb worked
+    assert cal.spans_on(date(2026, 2, 16)) == [] and cal.is_open(at(date(2026, 2, 14), 10))
+    assert calendar().is_open(at(date(2026, 10, 1), 9))  # no country: no public holidays
+
+
+def test_a_weekend_day_inside_a_holiday_is_closed_even_where_weekends_are_worked():
+    cal = china(business_hours=dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), DAY))
+    assert cal.spans_on(date(2026, 10, 3)) == []  # Saturday of National Day week
+    assert cal.is_open(at(date(2026, 10, 17), 9))  # an ordinary Saturday
+
+
+def test_the_dealership_s_own_days_come_on_top_of_the_public_calendar():
+    cal = china(holidays=["2026-09-30", "2026-09-20"], makeup_workdays=["2026-10-03", "2026-09-20"])
+    assert cal.spans_on(date(2026, 9, 30)) == []  # own closing day
+    assert cal.spans_on(date(2026, 9, 20)) == []  # own closing day beats the make-up day (and own open)
+    assert cal.is_open(at(date(2026, 10, 3), 9))  # own working day inside National Day week
+    saturday = date(2026, 10, 3)
+    assert cal.spans_on(saturday) == [(at(saturday, 8, 30), at(saturday, 12)), (at(saturday, 13, 30), at(saturday, 18))]
+
+
+def test_beyond_the_years_covered_only_weekly_hours_and_own_days_count():
+    public = public_calendar("CN")
+    assert public is not None and public.covers(2026) and not public.covers(public.last_year + 1)
+    assert public_calendar("ZZ") is None
+    beyond = date(public.last_year + 1, 10, 1)
+    cal = china()
+    # no public holiday known: a weekday has its hours, a weekend none
+    assert bool(cal.spans_on(beyond)) == (beyond.weekday() < 5)
+    assert china(holidays=[beyond.isoformat()]).spans_on(beyond) == []  # own closing days still count

@@ -48,9 +48,7 @@ def dealer(dealer_a):  # type: ignore[no-untyped-def]
     Tenant.objects.filter(pk=dealer_a.tenant.pk).update(
         time_zone="Asia/Shanghai",
         business_hours=dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), WEEKDAY) | {"sat": [], "sun": []},
-        holidays=[str(date(2026, 10, 1) + timedelta(days=n)) for n in range(7)],
-        makeup_workdays=["2026-09-27", "2026-10-10"],
-    )
+    )  # China's public holidays and make-up days by default: none typed by hand
     return dealer_a
 
 
@@ -221,19 +219,31 @@ def test_a_known_mobile_links_the_customer(dealer, in_tenant, clock):
 def test_due_times_count_business_hours_across_nights_weekends_holidays_and_make_up_days(dealer, in_tenant, clock):
     with in_tenant(dealer):
         SlaPolicy.objects.create(severity="high", first_response_minutes=60, resolution_minutes=960)
-        clock.set(at(date(2026, 9, 18), 17, 30))  # Friday 17:30
+        clock.set(at(date(2026, 9, 11), 17, 30))  # Friday 17:30
         friday = open_ticket(dealer, severity="high")
-        assert friday.response_due_at == at(date(2026, 9, 21), 9)  # 30 min Fri + 30 min Mon
-        assert friday.response_warn_at == at(date(2026, 9, 21), 8, 48)  # 80% of 60 = 48 min
-        assert friday.resolution_due_at == at(date(2026, 9, 22), 17, 30)  # two working days on
-        clock.set(at(date(2026, 9, 30), 16))  # Wed 30 Sep, before the National Day week
+        assert friday.response_due_at == at(date(2026, 9, 14), 9)  # 30 min Fri + 30 min Mon
+        assert friday.response_warn_at == at(date(2026, 9, 14), 8, 48)  # 80% of 60 = 48 min
+        assert friday.resolution_due_at == at(date(2026, 9, 15), 17, 30)  # two working days on
+        clock.set(at(date(2026, 9, 30), 16))  # Wed 30 Sep, before the National Day week (no date typed)
         holiday = open_ticket(dealer, severity="high")
         # 2h on 30 Sep, then 1-7 Oct off, Thu 8 Oct 8h, Fri 9 Oct 6h → 16h
         assert holiday.resolution_due_at == at(date(2026, 10, 9), 16)
-        clock.set(at(date(2026, 9, 25), 17))  # Friday 25 Sep; Sunday 27 Sep is a make-up working day
+        clock.set(at(date(2026, 9, 18), 17))  # Friday 18 Sep; Sunday 20 Sep is a make-up working day
         makeup = open_ticket(dealer, severity="high")
-        assert makeup.response_due_at == at(date(2026, 9, 25), 18)  # 60 min: Fri 17-18, due at closing
-        assert makeup.resolution_due_at == at(date(2026, 9, 28), 17)  # Fri 1h + Sun 8h (make-up) + Mon 7h
+        assert makeup.response_due_at == at(date(2026, 9, 18), 18)  # 60 min: Fri 17-18, due at closing
+        assert makeup.resolution_due_at == at(date(2026, 9, 21), 17)  # Fri 1h + Sun 8h (make-up) + Mon 7h
+        clock.set(at(date(2026, 9, 24), 17))  # Thursday before Mid-Autumn: Fri 25 - Sun 27 Sep off
+        mid_autumn = open_ticket(dealer, severity="high")
+        assert mid_autumn.resolution_due_at == at(date(2026, 9, 29), 17)  # Thu 1h + Mon 8h + Tue 7h
+        # the dealership's own closing day on top of the public calendar
+        Tenant.objects.filter(pk=dealer.tenant.pk).update(holidays=["2026-09-28"])
+        own = open_ticket(dealer, severity="high")
+        assert own.resolution_due_at == at(date(2026, 9, 30), 17)  # Thu 1h + Tue 8h + Wed 7h
+        Tenant.objects.filter(pk=dealer.tenant.pk).update(holidays=[])
+        # beyond the years the calendar covers: weekly hours only (Fri 1 Oct 2027 counts as a weekday)
+        clock.set(at(date(2027, 9, 30), 17))
+        beyond = open_ticket(dealer, severity="high")
+        assert beyond.resolution_due_at == at(date(2027, 10, 4), 17)  # Thu 1h + Fri 8h + Mon 7h
         # category-specific policy wins over the severity's
         category = services.categories_ensure()[1]
         SlaPolicy.objects.create(severity="high", category=category, first_response_minutes=15, resolution_minutes=120)

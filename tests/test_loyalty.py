@@ -6,7 +6,7 @@ compensation and customer merges. After every test, each balance equals the sum 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,7 @@ from crm.tenancy.context import tenant_context
 from customers import records
 from customers.models import Order
 from loyalty import batch, services
-from loyalty.holidays import holiday_on
+from loyalty.holidays import holiday_on, next_holiday
 from loyalty.models import CareTemplate, LedgerEntry, Level, LevelChange, Member, Programme, Redemption, Reward
 from loyalty.nightly import loyalty_care, loyalty_earn, loyalty_levels, loyalty_points_expiry
 from tests.factories import CustomerFactory, OrderFactory
@@ -250,6 +250,31 @@ def test_birthday_and_holiday_greetings_go_out_once_with_consent(dealer):
     CareTemplate.objects.filter(occasion="national_day").update(is_active=False)
     batch.care_send(run_date=date(2026, 10, 1))
     assert not OutboxMessage.objects.filter(purpose="care:national_day").exists()
+
+
+# The festivals' Gregorian dates as printed calendars give them (written down here, not computed).
+KNOWN_LUNAR_HOLIDAYS = {
+    date(2023, 1, 22): "spring_festival",
+    date(2031, 1, 23): "spring_festival",
+    date(2032, 2, 11): "spring_festival",
+    date(2035, 2, 8): "spring_festival",
+    date(2023, 6, 22): "dragon_boat",
+    date(2033, 6, 1): "dragon_boat",
+    date(2023, 9, 29): "mid_autumn",
+    date(2032, 9, 19): "mid_autumn",
+}
+
+
+def test_lunar_holidays_come_from_the_lunar_calendar_in_any_year(dealer):
+    for day, occasion in KNOWN_LUNAR_HOLIDAYS.items():
+        assert holiday_on(day) == occasion, day
+        assert holiday_on(day - timedelta(days=1)) is None
+    assert holiday_on(date(2031, 10, 1)) == "national_day"  # Mid-Autumn that day too: one greeting
+    assert next_holiday(date(2032, 12, 2)) == ("new_year", date(2033, 1, 1))
+    assert next_holiday(date(2033, 1, 2)) == ("spring_festival", date(2033, 1, 31))
+    member = member_for(dealer, consent_sms=True)
+    batch.care_send(run_date=date(2032, 2, 11))  # after the old hand table's last year (2030)
+    assert OutboxMessage.objects.filter(key=f"care:spring_festival:2032:{member.customer_id}").exists()
 
 
 def test_29_february_birthdays_are_greeted_on_28_february_in_other_years(dealer):

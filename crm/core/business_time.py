@@ -1,26 +1,82 @@
 """Business-time arithmetic: SLA clocks count only a dealership's opening hours.
 
-A dealership sets its weekly hours (Tenant.business_hours: mon…sun → [["08:30", "12:00"], …]),
-its public holidays (no hours at all) and its make-up working days (调休: a weekend day worked as a
-weekday; it takes the hours of `MAKEUP_HOURS_FROM`, Monday). Times are counted in the dealership's
-own time zone, so daylight-saving changes elsewhere never shift a clock.
+A day is closed when it is one of the dealership's own closing days (Tenant.holidays), else open on
+one of its own extra working days (Tenant.makeup_workdays), else closed on a public holiday of its
+country, else open on a make-up working day of its country (调休: a weekend day worked), else it has
+its weekday's hours (Tenant.business_hours: mon…sun → [["08:30", "12:00"], …]). Open days that are
+not a normal weekday take the hours of `MAKEUP_HOURS_FROM`, Monday. A country's public holidays and
+make-up days come from a maintained package (China: chinesecalendar) for the years it covers; beyond
+them only the weekly hours and the dealership's own days count. Times are counted in the
+dealership's own time zone, so daylight-saving changes elsewhere never shift a clock.
 
     calendar = BusinessCalendar.for_tenant(tenant)
-    due = calendar.add_minutes(opened_at, 240)           # 4 business hours later
-    spent = calendar.minutes_between(opened_at, now)     # business minutes elapsed
+    due = calendar.add(opened_at, timedelta(hours=4))    # 4 business hours later, exact
+    spent = calendar.duration_between(opened_at, now)    # business time elapsed, exact
 """
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from importlib.metadata import version
 from typing import Any
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAKEUP_HOURS_FROM = "mon"
 # Searching for opening hours gives up after this many days without any (a calendar with no hours).
 MAX_CLOSED_DAYS = 366
+# Countries whose public holidays ship with the product (ISO 3166-1 alpha-2 → the package).
+PUBLIC_CALENDAR_PACKAGES = {"CN": "chinesecalendar"}
+
+
+@dataclass(frozen=True)
+class PublicCalendar:
+    """A country's public holidays and make-up working days, for the years its package covers."""
+
+    country: str
+    package: str  # "chinesecalendar 1.11.0"
+    holidays: frozenset[date]
+    makeup_days: frozenset[date]
+    first_year: int
+    last_year: int
+
+    def covers(self, year: int) -> bool:
+        return self.first_year <= year <= self.last_year
+
+
+def _china() -> PublicCalendar:
+    """chinesecalendar's State Council arrangement: every day off of a public holiday (the weekend
+    days inside a holiday week and the in-lieu weekdays included) and every make-up working day."""
+    import chinese_calendar
+
+    holidays = frozenset(chinese_calendar.holidays)
+    makeup_days = frozenset(chinese_calendar.workdays)
+    years = []
+    for year in sorted({day.year for day in holidays}):
+        try:  # the years the package itself answers for (outside them it raises NotImplementedError)
+            chinese_calendar.is_holiday(date(year, 6, 1))
+        except NotImplementedError:
+            continue
+        years.append(year)
+    first, last = years[0], years[-1]
+    return PublicCalendar(
+        country="CN",
+        package=f"chinesecalendar {version('chinesecalendar')}",
+        holidays=holidays,
+        makeup_days=makeup_days,
+        first_year=first,
+        last_year=last,
+    )
+
+
+@functools.cache
+def public_calendar(country: str) -> PublicCalendar | None:
+    """The public holidays of `country` (ISO code), or None when the product ships none for it."""
+    if country == "CN":
+        return _china()
+    return None
 
 
 class NoBusinessHours(ValueError):
@@ -36,8 +92,9 @@ def _parse(value: str) -> time:
 class BusinessCalendar:
     zone: zoneinfo.ZoneInfo
     hours: dict[str, tuple[tuple[time, time], ...]]
-    holidays: frozenset[date]
-    makeup_days: frozenset[date]
+    holidays: frozenset[date]  # closed: own closing days and public holidays not worked
+    makeup_days: frozenset[date]  # open with Monday's hours: own extra working days, make-up days
+    public: PublicCalendar | None = None
 
     @classmethod
     def for_tenant(cls, tenant: Any) -> BusinessCalendar:
@@ -46,6 +103,7 @@ class BusinessCalendar:
             business_hours=tenant.business_hours,
             holidays=tenant.holidays,
             makeup_workdays=tenant.makeup_workdays,
+            country=tenant.country,
         )
 
     @classmethod
@@ -56,19 +114,29 @@ class BusinessCalendar:
         business_hours: dict[str, list[list[str]]],
         holidays: list[str] | None = None,
         makeup_workdays: list[str] | None = None,
+        country: str = "",
     ) -> BusinessCalendar:
+        """`holidays` and `makeup_workdays` are the dealership's own closing and extra working days,
+        on top of the public calendar of `country` (none for an empty or unknown country)."""
         hours = {day: tuple(sorted((_parse(a), _parse(b)) for a, b in business_hours.get(day, []))) for day in WEEKDAYS}
+        own_closed = frozenset(date.fromisoformat(d) for d in holidays or [])
+        own_open = frozenset(date.fromisoformat(d) for d in makeup_workdays or [])
+        public = public_calendar(country)
+        public_closed = public.holidays if public else frozenset()
+        public_open = public.makeup_days if public else frozenset()
         return cls(
             zone=zoneinfo.ZoneInfo(time_zone),
             hours=hours,
-            holidays=frozenset(date.fromisoformat(d) for d in holidays or []),
-            makeup_days=frozenset(date.fromisoformat(d) for d in makeup_workdays or []),
+            holidays=own_closed | (public_closed - own_open),
+            makeup_days=own_open | public_open,
+            public=public,
         )
 
     # --- one day -------------------------------------------------------------------------------
 
     def spans_on(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The day's opening spans as aware datetimes (empty on holidays and closed days)."""
+        """The day's opening spans as aware datetimes (empty on holidays and closed days). A closing
+        day wins over a working day of the same date."""
         if day in self.holidays:
             return []
         weekday = WEEKDAYS[day.weekday()]

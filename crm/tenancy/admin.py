@@ -81,6 +81,7 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "locale",
             "currency",
             "business_hours",
+            "country",
             "holidays",
             "makeup_workdays",
             "settings",

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.tenancy.models import ApiCredential, Membership
+from crm.tenancy.models import COUNTRY_CHOICES, ApiCredential, Membership
 from crm.tenancy.roles import API_AREAS, STAFF_ROLE_CHOICES
 
 STAFF_ROLES = STAFF_ROLE_CHOICES
@@ -119,17 +119,27 @@ class DealershipSettingsForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     time_zone = forms.ChoiceField(label=_("Time zone"))
     locale = forms.ChoiceField(label=_("Default language"))
+    country = forms.ChoiceField(
+        label=_("Country"),
+        help_text=_("Its public holidays and make-up working days (调休) count for the SLA clocks."),
+    )
     holidays = forms.CharField(
-        label=_("Public holidays"),
+        label=_("Own closing days"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("One date per line, e.g. 2026-10-01. SLA clocks stop on these days."),
+        help_text=_(
+            "Days this dealership is closed on top of the public holidays, one per line, e.g. 2026-12-31. "
+            "SLA clocks stop on these days."
+        ),
     )
     makeup_workdays = forms.CharField(
-        label=_("Make-up working days"),
+        label=_("Own extra working days"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_("Weekend days that are working days (调休), one per line."),
+        help_text=_(
+            "Days this dealership works although it is closed otherwise (a weekend or a public holiday), "
+            "one per line. They take Monday's hours."
+        ),
     )
 
     def __init__(self, *args: Any, tenant: Any, **kwargs: Any) -> None:
@@ -141,6 +151,7 @@ class DealershipSettingsForm(forms.Form):
             "name": tenant.name,
             "time_zone": tenant.time_zone,
             "locale": tenant.locale,
+            "country": tenant.country,
             "holidays": "\n".join(tenant.holidays),
             "makeup_workdays": "\n".join(tenant.makeup_workdays),
         }
@@ -150,6 +161,7 @@ class DealershipSettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [(z, z) for z in sorted(zoneinfo.available_timezones())]  # type: ignore[attr-defined]
         self.fields["locale"].choices = settings.LANGUAGES  # type: ignore[attr-defined]
+        self.fields["country"].choices = COUNTRY_CHOICES  # type: ignore[attr-defined]
         for day, label in DAY_LABELS.items():
             self.fields[f"hours_{day}"] = forms.CharField(label=label, required=False, max_length=100)
 
@@ -179,6 +191,7 @@ class DealershipSettingsForm(forms.Form):
             "name": data["name"],
             "time_zone": data["time_zone"],
             "locale": data["locale"],
+            "country": data["country"],
             "business_hours": data["business_hours"],
             "holidays": data["holidays"],
             "makeup_workdays": data["makeup_workdays"],

@@ -192,6 +192,11 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _time_re = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
+# A country here has its public holidays shipped with the product (crm.core.business_time); ZZ is
+# ISO 3166's code for an unknown country: no public holidays, only the dealership's own days.
+COUNTRY_CHOICES = [("CN", _("China")), ("ZZ", _("Other (no public holidays shipped)"))]
+
+
 def default_business_hours() -> dict[str, list[list[str]]]:
     workday = [["08:30", "12:00"], ["13:30", "18:00"]]
     return {day: (workday if day not in ("sun",) else []) for day in WEEKDAYS}
@@ -253,13 +258,23 @@ class Tenant(models.Model):
     business_hours = models.JSONField(
         _("business hours"), default=default_business_hours, validators=[validate_business_hours]
     )
-    holidays = models.JSONField(_("public holidays"), default=list, blank=True, validators=[validate_date_list])
+    # The country's public holidays and make-up working days (crm.core.business_time) count for the
+    # SLA clocks; the dealership's own closing and extra working days come on top of them.
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        choices=COUNTRY_CHOICES,
+        default="CN",
+        db_default="CN",
+        help_text=_("Its public holidays and make-up working days count for the SLA clocks."),
+    )
+    holidays = models.JSONField(_("own closing days"), default=list, blank=True, validators=[validate_date_list])
     makeup_workdays = models.JSONField(
-        _("make-up working days"),
+        _("own extra working days"),
         default=list,
         blank=True,
         validators=[validate_date_list],
-        help_text=_("Weekend days that are working days (调休)."),
+        help_text=_("Days the dealership works although they are closed otherwise (a weekend or public holiday)."),
     )
     settings = models.JSONField(_("settings"), default=dict, blank=True)
     is_active = models.BooleanField(_("active"), default=True)

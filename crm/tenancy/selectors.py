@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.db import connection
 from django.db.models import QuerySet
 
+from crm.core.business_time import public_calendar
 from crm.tenancy.models import ApiCredential, AuditEvent, Membership, Tenant
 
 
@@ -84,3 +86,44 @@ def credential_list(*, viewer: Membership) -> QuerySet[ApiCredential]:
 
 def audit_event_list() -> QuerySet[AuditEvent]:
     return AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class PublicHolidays:
+    """What the settings page says about the dealership's country's public holidays."""
+
+    year: int  # the dealership's current year
+    package: str  # "chinesecalendar 1.11.0"; "" when none ships for the country
+    first_year: int | None
+    last_year: int | None
+    uncovered_year: int | None  # the current or the coming year, if the calendar lacks it
+    holidays: list[tuple[date, date]]  # this year's days off, as runs of consecutive days
+    makeup_days: list[date]  # this year's make-up working days
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def public_holidays_for(*, tenant: Tenant, today: date) -> PublicHolidays:
+    """The country's calendar as it stands for `today` (the dealership's local date): its years, this
+    year's days, and the first of this year and the coming one that it does not cover."""
+    calendar = public_calendar(tenant.country)
+    if calendar is None:
+        return PublicHolidays(today.year, "", None, None, None, [], [])
+    uncovered = next((y for y in (today.year, today.year + 1) if not calendar.covers(y)), None)
+    return PublicHolidays(
+        year=today.year,
+        package=calendar.package,
+        first_year=calendar.first_year,
+        last_year=calendar.last_year,
+        uncovered_year=uncovered,
+        holidays=_runs([d for d in calendar.holidays if d.year == today.year]),
+        makeup_days=sorted(d for d in calendar.makeup_days if d.year == today.year),
+    )

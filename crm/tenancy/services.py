@@ -376,7 +376,7 @@ def tenant_settings_update(
     *, actor: Membership, tenant: Tenant, changes: dict[str, object], meta: RequestMeta | None = None
 ) -> Tenant:
     require(actor, "settings.manage")
-    allowed = {"name", "time_zone", "locale", "business_hours", "holidays", "makeup_workdays"}
+    allowed = {"name", "time_zone", "locale", "country", "business_hours", "holidays", "makeup_workdays"}
     with transaction.atomic():
         changed = {}
         for field, value in changes.items():

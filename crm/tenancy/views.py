@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -209,4 +210,5 @@ def dealership_settings(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("Dealership settings saved."))
                 return redirect("tenancy:dealership")
-    return render(request, "tenancy/dealership_settings.html", {"form": form})
+    public = selectors.public_holidays_for(tenant=tenant, today=timezone.localdate(timezone=tenant.zone))
+    return render(request, "tenancy/dealership_settings.html", {"form": form, "public": public})
