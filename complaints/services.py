@@ -46,7 +46,7 @@ from crm.core.notifications import notify
 from crm.tenancy.access import require
 from crm.tenancy.audit import RequestMeta, audit_record
 from crm.tenancy.context import require_tenant_id
-from crm.tenancy.models import AuditAction, Membership, Tenant, dealership_settings
+from crm.tenancy.models import AuditAction, Membership, Tenant, dealership_settings, settings_assign
 from crm.tenancy.roles import Role
 from customers.models import Customer, Vehicle
 from customers.selectors import customer_visible_to
@@ -545,10 +545,7 @@ def ticket_attach(*, actor: Membership | None, ticket: Ticket, upload: Any) -> T
 def complaint_settings_update(*, actor: Membership, data: dict[str, Any]) -> ComplaintSettings:
     require(actor, "complaints.manage", _("Only managers may change complaint settings."))
     settings = complaint_settings()
-    for field in ("reopen_window_days", "follow_up_after_days", "public_form_enabled"):
-        if field in data:
-            setattr(settings, field, data[field])
-    settings.full_clean(exclude=["tenant"])
+    settings_assign(settings, data, invalid=_("Some settings are not valid."))
     settings.save()
     return settings
 

@@ -16,14 +16,13 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.core.errors import ApplicationError, NotAllowed
 from crm.tenancy.access import require
-from crm.tenancy.models import Membership, dealership_settings
+from crm.tenancy.models import Membership, dealership_settings, settings_assign
 from customers.models import Customer, ListFlag, Vehicle
 from customers.records import touchpoint_log
 from followups.models import (
@@ -56,20 +55,9 @@ def followup_settings() -> FollowupSettings:
 def followup_settings_update(*, actor: Membership, data: dict[str, Any]) -> FollowupSettings:
     require(actor, "followups.manage", _("Your role may not change the follow-up rules."))
     settings = followup_settings()
-    fields = {f.name for f in FollowupSettings._meta.concrete_fields if f.editable and f.name not in ("id", "tenant")}
-    unknown = set(data) - fields
-    if unknown:
-        raise ApplicationError(
-            _("Unknown settings."), fields={name: [_("Not a follow-up setting.")] for name in sorted(unknown)}
-        )
-    for name, value in data.items():
-        setattr(settings, name, value)
+    settings_assign(settings, data, invalid=_("Some settings are not valid."))
     if "delivery_days" in data:
         settings.delivery_days = sorted(set(settings.delivery_days or []))
-    try:
-        settings.full_clean()
-    except ValidationError as error:
-        raise ApplicationError(_("Some settings are not valid."), fields=error.message_dict) from error
     settings.save()
     return settings
 

@@ -34,7 +34,7 @@ from crm.core.errors import ApplicationError
 from crm.messaging.consent import CHANNELS
 from crm.tenancy.access import require
 from crm.tenancy.context import require_tenant_id
-from crm.tenancy.models import Membership, Tenant
+from crm.tenancy.models import Membership, Tenant, settings_assign
 from customers.models import Customer, ListFlag, Order
 from loyalty.models import (
     CareTemplate,
@@ -213,8 +213,7 @@ def programme_update(*, actor: Membership, data: dict[str, Any]) -> Programme:
     require(actor, "loyalty.manage", _("Your role may not change the loyalty programme."))
     current = programme()
     current = Programme.objects.select_for_update().get(pk=current.pk)
-    for name, value in data.items():
-        setattr(current, name, value)
+    settings_assign(current, data, invalid=_("The programme could not be saved."))
     if any(c not in CHANNELS for c in current.channels) or len(set(current.channels)) != len(current.channels):
         raise ApplicationError(
             _("Channels are sms, wechat and email, each once."), fields={"channels": [_("Unknown channel.")]}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,7 +17,7 @@ from crm.core.nightly import nightly_runs_abandon
 from crm.core.tasks import nightly_tenant_task
 from crm.tenancy.access import require
 from crm.tenancy.audit import RequestMeta, audit_record
-from crm.tenancy.models import AuditAction, Membership, Tenant
+from crm.tenancy.models import AuditAction, Membership, Tenant, settings_assign
 from customers.models import Customer
 from segmentation.engine import settings_for_tenant
 from segmentation.models import SegmentationSettings, ValueHistory
@@ -53,17 +52,7 @@ def settings_update(
     require(actor, "segmentation.manage", _("Only managers may change segmentation settings."))
     settings = SegmentationSettings.objects.select_for_update().get(pk=settings_for_tenant().pk)
     before = {field: _plain(getattr(settings, field)) for field in SETTINGS_FIELDS}
-    for field, value in data.items():
-        if field not in SETTINGS_FIELDS:
-            raise ApplicationError(_("Unknown setting."), fields={field: [_("Not a segmentation setting.")]})
-        setattr(settings, field, value)
-    try:
-        settings.full_clean(exclude=["tenant"])
-    except ValidationError as error:
-        raise ApplicationError(
-            _("Check the highlighted settings."),
-            fields={k: [str(m) for m in v] for k, v in error.message_dict.items()},
-        ) from error
+    settings_assign(settings, data, fields=SETTINGS_FIELDS, invalid=_("Check the highlighted settings."))
     settings.save()
     after = {field: _plain(getattr(settings, field)) for field in SETTINGS_FIELDS}
     changed = {k: {"from": before[k], "to": after[k]} for k in SETTINGS_FIELDS if before[k] != after[k]}

@@ -27,7 +27,7 @@ from crm.messaging.consent import CHANNELS, reachable_channel
 from crm.messaging.models import OutboxMessage
 from crm.messaging.services import FAILED_HOOKS, SENT_HOOKS, outbox_cancel, outbox_enqueue
 from crm.tenancy.access import require
-from crm.tenancy.models import Membership, Tenant, dealership_settings
+from crm.tenancy.models import Membership, Tenant, dealership_settings, settings_assign
 from crm.tenancy.roles import Role
 from customers.models import Customer, ListFlag, Order
 from surveys.models import (
@@ -153,11 +153,11 @@ def survey_settings() -> SurveySettings:
 def settings_update(*, actor: Membership, data: dict[str, Any]) -> SurveySettings:
     require(actor, "surveys.manage", _("Only managers may change survey settings."))
     settings = survey_settings()
-    for name, value in data.items():
-        setattr(settings, name, value)
-    if any(c not in CHANNELS for c in settings.channels):
+    if "channels" in data and (
+        not isinstance(data["channels"], list | tuple) or any(c not in CHANNELS for c in data["channels"])
+    ):
         raise ApplicationError(_("Channels are sms, wechat and email."), fields={"channels": [_("Unknown channel.")]})
-    settings.full_clean(exclude=["tenant"])
+    settings_assign(settings, data, invalid=_("Some settings are not valid."))
     settings.save()
     return settings
 

@@ -9,6 +9,7 @@ migrate; tests/test_tenancy_schema.py fails if any table slips through.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -20,6 +21,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.errors import ApplicationError
 from crm.tenancy.context import CrossTenantWrite, TenantNotSet, current_tenant_id, require_tenant_id
 from crm.tenancy.roles import API_SCOPES, Role, role_has
 
@@ -182,6 +184,52 @@ def dealership_settings(model: type[_T]) -> _T:
     made with the model's defaults on first use."""
     row, _created = model.objects.get_or_create(tenant_id=require_tenant_id())
     return row
+
+
+def _field_value(field: models.Field[Any, Any], value: Any) -> Any:
+    if isinstance(field, ArrayField):
+        if not isinstance(value, list | tuple):
+            raise ValidationError(_("Enter a list of values."), code="invalid")
+        return [_field_value(field.base_field, item) for item in value]
+    if isinstance(field, models.JSONField):
+        return value
+    if isinstance(value, bool) and not isinstance(field, models.BooleanField):
+        raise ValidationError(_("Enter a number or a text, not true or false."), code="invalid")
+    if isinstance(field, models.IntegerField) and isinstance(value, float) and not value.is_integer():
+        raise ValidationError(_("Enter a whole number."), code="invalid")
+    return field.to_python(value)
+
+
+def settings_assign(
+    row: models.Model, data: Mapping[str, Any], *, invalid: str, fields: Iterable[str] | None = None
+) -> None:
+    """Set `data` on a settings row and check it, or raise ApplicationError with one message per
+    field and change nothing that is saved. Each value first goes through its model field the way a
+    form's value would, so what a JSON client or a script sends is taken as the field means it
+    (5000 or "5000" for an amount, "7" for a number of days, each element of a list) and what the
+    field cannot take gets the field's own message, never an exception from deep inside a validator.
+    A name not in `fields` (default: every editable field but the id and the tenant) is refused. The
+    caller saves."""
+    if fields is None:
+        fields = (f.name for f in row._meta.concrete_fields if f.editable and f.name not in ("id", "tenant"))
+    allowed = set(fields)
+    errors: dict[str, list[str]] = {
+        name: [str(_("Not a setting that can be changed here."))] for name in data if name not in allowed
+    }
+    for name, value in data.items():
+        if name in errors:
+            continue
+        try:
+            setattr(row, name, _field_value(row._meta.get_field(name), value))  # type: ignore[arg-type]
+        except ValidationError as error:
+            errors[name] = [str(m) for m in error.messages]
+    if not errors:
+        try:
+            row.full_clean(exclude=["tenant"])
+        except ValidationError as error:
+            errors = {name: [str(m) for m in messages] for name, messages in error.message_dict.items()}
+    if errors:
+        raise ApplicationError(invalid, fields=errors)
 
 
 # --------------------------------------------------------------------------------------------
