@@ -775,6 +775,41 @@ def test_lifecycle_signals_from_other_apps(dealer_a, in_tenant):
         assert classes == {"SIG-SAT": "key", "SIG-MIXED": "key", "SIG-REF": "loyal", "SIG-NONE": "key"}
 
 
+def test_the_registered_lifecycle_signals_are_those_docs_name_and_a_rewarded_referral_makes_loyal(dealer_a, in_tenant):
+    """docs/segmentation.md: surveys (the latest answered survey) and loyalty (referrals that were
+    rewarded, their sale not reversed) send signals; complaints sends none (its survey after closing
+    speaks for it). A referral still pending, or whose sale was reversed, does not make a referrer loyal."""
+    from loyalty.models import Member, Referral
+    from segmentation import engine
+
+    assert sorted(s.name for s in engine.lifecycle_signals.contributions()) == ["loyalty.referrals", "surveys"]
+    with in_tenant(dealer_a):
+        made: dict[str, Customer] = {}
+        for code in ("REWARDED", "PENDING", "REVERSED"):
+            referrer = made[code] = CustomerFactory(external_id=f"REF-{code}")
+            OrderFactory(customer=referrer, ordered_on=RUN_DATE - timedelta(days=20))  # a new buyer
+            member = Member.objects.create(customer=referrer)
+            referee = CustomerFactory(external_id=f"REFEREE-{code}")
+            sale = OrderFactory(
+                customer=referee,
+                kind=Order.Kind.VEHICLE_SALE,
+                ordered_on=RUN_DATE - timedelta(days=5),
+                status="reversed" if code == "REVERSED" else "completed",
+            )
+            Referral.objects.create(
+                referrer=member,
+                referee=referee,
+                status="pending" if code == "PENDING" else "rewarded",
+                order=None if code == "PENDING" else sale,
+            )
+    recompute(dealer_a, RUN_DATE)
+    with in_tenant(dealer_a):
+        stages = dict(
+            Customer.objects.filter(external_id__startswith="REF-").values_list("external_id", "lifecycle_stage")
+        )
+    assert stages == {"REF-REWARDED": "loyal", "REF-PENDING": "new", "REF-REVERSED": "new"}
+
+
 # --- 7. Tenant isolation --------------------------------------------------------------------------
 
 
