@@ -16,12 +16,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from crm.core.period import month_ends_before
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import ApiCredential, Membership, Tenant
 from crm.tenancy.roles import Role
 from crm.tenancy.services import credential_create
 from customers.models import Customer, Order, Vehicle, VehicleOwnership
+from customers.records import customers_fill_name_initials
 from customers.validators import _ID_CHECK, _ID_WEIGHTS, vin_check_digit
+from dashboards.aggregates import BACKFILL_MONTHS
 from segmentation.engine import segmentation_recompute
 
 SURNAMES = (
@@ -154,6 +157,17 @@ def demo_exists() -> bool:
     return Tenant.objects.filter(code__in=[d.code for d in DEALERSHIPS]).exists()
 
 
+def demo_now(today: date) -> datetime:
+    """The demo's present moment: now, or the evening of the day `seed_demo --today` pretends it is.
+    Nothing the demo dates itself (orders, survey answers, calls) is later than this."""
+    now = timezone.now()
+    return now if timezone.localdate(now) <= today else _moment(today, 20)
+
+
+def _moment(day: date, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
 def _split(name: str) -> tuple[str, str]:
     return name[1:], name[:1]
 
@@ -239,6 +253,16 @@ def _seed_customers(
         mobiles.add(mobile)
         birthday = date(rng.randrange(1960, 2003), rng.randrange(1, 13), rng.randrange(1, 29))
         is_buyer = rng.random() < 0.72
+        n_vehicles = (2 if rng.random() < 0.08 else 1) if is_buyer else 0
+        months_ago = rng.randrange(0, 37)
+        plans.append((n_vehicles, months_ago, rng.choice([99.0, 99.0, 99.0, rng.uniform(6, 30)])))
+        # The record was made when the person first came in: a few weeks before the first purchase
+        # (the vehicle plan below buys the first car at most 30 days + 400 per later car earlier),
+        # or for a prospect on some day of the three years. Never today or later.
+        if n_vehicles:
+            first_seen = months_ago * 30 + (n_vehicles - 1) * 400 + 31 + rng.randrange(0, 45)
+        else:
+            first_seen = rng.randrange(2, 3 * 365)
         customers.append(
             Customer(
                 name=name,
@@ -251,20 +275,17 @@ def _seed_customers(
                 district=rng.choice(dealer.districts),
                 address=f"{rng.choice(dealer.districts)}{rng.choice(ESTATES)}{rng.randrange(1, 99)}栋",
                 source=rng.choice([s for s in Customer.Source.values if s != "dms"]),
+                # consent as the customer gave it on the sign-up sheet: most agree to calls and texts
+                consent_call=rng.random() < 0.93,
+                consent_sms=rng.random() < 0.9,
                 consent_email=rng.random() < 0.3,
                 consent_wechat=rng.random() < 0.9,
                 owner=rng.choice(owners),
                 external_id=f"DMS-{dealer.code.upper()}-{index + 1:07d}",
+                created_at=_moment(today - timedelta(days=first_seen), 9 + rng.randrange(10), rng.randrange(60)),
             )
         )
-        plans.append(
-            (
-                (2 if rng.random() < 0.08 else 1) if is_buyer else 0,
-                rng.randrange(0, 37),
-                rng.choice([99.0, 99.0, 99.0, rng.uniform(6, 30)]),
-            )
-        )
-    Customer.objects.bulk_create(customers, batch_size=2000)
+    # Nothing is saved yet: records, vehicles and orders arrive below in the order they happened.
     result.customers += len(customers)
     progress(f"  {len(customers)} customers")
 
@@ -272,7 +293,8 @@ def _seed_customers(
     vehicle_plans: list[tuple[Customer, Vehicle, date, float]] = []
     for customer, (n_vehicles, months_ago, churn_after) in zip(customers, plans, strict=True):
         for nth in range(n_vehicles):
-            purchase = today - timedelta(days=months_ago * 30 + rng.randrange(0, 30) + nth * 400)
+            # up to yesterday: today's orders arrive from the DMS tonight
+            purchase = today - timedelta(days=months_ago * 30 + rng.randrange(1, 31) + nth * 400)
             series, _low, _high = rng.choice(dealer.series)
             vin = _vin(rng, dealer.wmi, purchase.year)
             while vin in vins:
@@ -297,12 +319,11 @@ def _seed_customers(
             )
             vehicles.append(vehicle)
             vehicle_plans.append((customer, vehicle, purchase, churn_after))
-    Vehicle.objects.bulk_create(vehicles, batch_size=2000)
     result.vehicles += len(vehicles)
     progress(f"  {len(vehicles)} vehicles")
 
     orders: list[Order] = []
-    last_seen: dict[int, date] = {}
+    last_seen: dict[str, date] = {}  # by external id: the customers are not saved yet
     order_no = 0
 
     def add(
@@ -330,7 +351,7 @@ def _seed_customers(
                 external_id=f"RO-{dealer.code.upper()}-{order_no:08d}",
             )
         )
-        last_seen[customer.pk] = max(on, last_seen.get(customer.pk, on))
+        last_seen[customer.external_id] = max(on, last_seen.get(customer.external_id, on))
 
     for customer, vehicle, purchase, churn_after in vehicle_plans:
         series_prices = {s: (lo, hi) for s, lo, hi in dealer.series}
@@ -349,7 +370,7 @@ def _seed_customers(
         churn_day = purchase + timedelta(days=int(churn_after * 30))
         while True:
             visit = purchase + timedelta(days=month * 30 + rng.randrange(-10, 25))
-            if visit > today or visit > churn_day:
+            if visit >= today or visit > churn_day:
                 break
             advisor = rng.choice(service_staff)
             km = km_per_month * month
@@ -362,24 +383,43 @@ def _seed_customers(
                 add(customer, vehicle, Order.Kind.INSURANCE, visit, _money(rng, 3500, 8500), advisor, km)
             month += rng.choice([5, 6, 6, 7])
         vehicle.mileage_km = km_per_month * max(1, (today - purchase).days // 30)
-    # Orders arrive in four steps with a segmentation run after each, as if the CRM had been
-    # running for three months: the tier migration page and customer tier histories have content.
-    for checkpoint in [*SEGMENTATION_CHECKPOINTS, 0]:
-        cutoff = today - timedelta(days=checkpoint)
-        due = [order for order in orders if order.pk is None and order.ordered_on <= cutoff]
+    # Orders arrive month by month with a segmentation run at each of the last 12 month ends, as if
+    # the CRM had been running for a year: the ladder's month-on-month chart (every month end from
+    # the value history), the tier migration page and customer tier histories have content. The
+    # satisfaction surveys about the orders arrive with them, so every run sees the answers given
+    # by then and the lifecycle's "satisfied" stage is there at every month end, not only today.
+    # Customers are saved once their record was made, so a month end counts only who was known then.
+    surveys = _SurveySeeder(rng, today)
+
+    def arrive(by: date) -> None:
+        """What the showroom and the DMS had recorded by the end of `by`."""
+        day_end = _moment(by + timedelta(days=1), 0)
+        known = [c for c in customers if c.pk is None and c.created_at < day_end]
+        Customer.objects.bulk_create(known, batch_size=2000)
+        sold = [v for v in vehicles if v.pk is None and v.purchase_date is not None and v.purchase_date <= by]
+        Vehicle.objects.bulk_create(sold, batch_size=2000)
+        due = [order for order in orders if order.pk is None and order.ordered_on <= by]
         Order.objects.bulk_create(due, batch_size=5000)
-        if checkpoint:
-            segmentation_recompute(run_date=cutoff, trigger="demo")
-    Order.objects.bulk_create([order for order in orders if order.pk is None], batch_size=5000)
+        surveys.answer(due)
+
+    for cutoff in segmentation_checkpoints(today):
+        arrive(cutoff)
+        segmentation_recompute(run_date=cutoff, trigger="demo")
+    arrive(today)
+    surveys.finish()
+    # bulk_create bypasses the services that write a name's pinyin initials: fill them, so the demo's
+    # customers are found by initials (zw for 曾伟) like any other
+    customers_fill_name_initials()
     Vehicle.objects.bulk_update(vehicles, ["mileage_km"], batch_size=2000)
     result.orders += len(orders)
     progress(f"  {len(orders)} orders")
 
     for customer in customers:
-        customer.last_visit_on = last_seen.get(customer.pk)
+        customer.last_visit_on = last_seen.get(customer.external_id)
     Customer.objects.bulk_update(customers, ["last_visit_on"], batch_size=2000)
     # Tonight's run, done now: scores, tiers, lifecycle stage and relationship class.
     segmentation_recompute(run_date=today, trigger="demo")
+    progress(f"  {surveys.answered} survey answers")
     VehicleOwnership.objects.bulk_create(
         [VehicleOwnership(vehicle=v, customer_id=v.customer_id, started_on=v.purchase_date or today) for v in vehicles],
         batch_size=2000,
@@ -440,58 +480,100 @@ def _seed_complaints(rng: random.Random, by_role: dict[str, list[Membership]]) -
             complaints.ticket_advance(actor=agent, ticket=ticket, to_status="followed_up", note="客户表示满意")
 
 
-def _seed_surveys(rng: random.Random, today: date) -> None:
-    """Answered surveys over the last months (sales and service), so the results page has figures."""
-    from datetime import datetime, time
+# Orders of the last 18 months get a satisfaction survey (some of them): the ladder's oldest month end
+# (a year ago) already has the satisfied customers of the half year before it.
+SURVEY_DAYS = 540
+SURVEY_ACTED_DAYS = 14  # low scores of the last two weeks ask staff to call back; older ones were dealt with
 
-    from django.utils import timezone
 
-    from surveys import services as surveys
-    from surveys.models import Invitation, QuestionKind, Response, SurveySettings
+class _SurveySeeder:
+    """Answered surveys about the orders of the last 18 months (sales and service), so the results page,
+    the satisfaction figure of every period and the lifecycle's "satisfied" stage have data. Each
+    invitation goes out the settings' delay after its order and is answered within a day; one that
+    would only be answered after the demo's present moment is not sent. Low scores older than two
+    weeks were dealt with back then: they ask nobody to call back now."""
 
-    SurveySettings.objects.get_or_create(defaults={"channels": ["sms", "wechat"], "low_score_action": "notify"})
-    templates = {t.code: t for t in surveys.templates_ensure()}
-    recent = (
-        Order.objects.filter(status=Order.Status.COMPLETED, ordered_on__gte=today - timedelta(days=150))
-        .exclude(customer__mobile="")
-        .select_related("customer", "staff")
-        .order_by("pk")
-    )
-    seen: set[int] = set()
-    for order in recent:
-        if order.customer_id in seen or rng.random() < 0.6:
-            continue
-        seen.add(order.customer_id)
-        code = "sales" if order.kind == Order.Kind.VEHICLE_SALE else "service"
-        try:
-            invitation = surveys.invitation_create(
-                actor=None,
-                customer=order.customer,
-                template=templates[code],
-                trigger=Invitation.Trigger.DELIVERY if code == "sales" else Invitation.Trigger.SERVICE,
-                order=order,
-                staff=order.staff,
+    def __init__(self, rng: random.Random, today: date) -> None:
+        from surveys import services as surveys
+        from surveys.models import SurveySettings
+
+        settings, _made = SurveySettings.objects.get_or_create(
+            defaults={"channels": ["sms", "wechat"], "low_score_action": "notify"}
+        )
+        self.settings = settings
+        self.rng = rng
+        self.since = today - timedelta(days=SURVEY_DAYS)
+        self.acted_since = today - timedelta(days=SURVEY_ACTED_DAYS)
+        self.now = demo_now(today)
+        self.templates = {t.code: t for t in surveys.templates_ensure()}
+        self.seen: set[int] = set()
+        self.answered = 0
+        self.quiet: bool | None = None
+
+    def _low_scores_act(self, act: bool) -> None:
+        from surveys.models import SurveySettings
+
+        quiet = not act
+        if self.quiet != quiet:
+            self.quiet = quiet
+            action = self.settings.low_score_action if act else SurveySettings.LowScoreAction.NONE
+            SurveySettings.objects.update(low_score_action=action)
+
+    def finish(self) -> None:
+        self._low_scores_act(True)  # the dealership's own setting from now on
+
+    def answer(self, orders: list[Order]) -> None:
+        from surveys import services as surveys
+        from surveys.models import Invitation, QuestionKind, Response
+
+        rng = self.rng
+        for order in orders:
+            if order.status != Order.Status.COMPLETED or order.ordered_on < self.since or not order.customer.mobile:
+                continue
+            if order.customer_id in self.seen or rng.random() < 0.6:
+                continue
+            code = "sales" if order.kind == Order.Kind.VEHICLE_SALE else "service"
+            delay = self.settings.sales_delay_days if code == "sales" else self.settings.service_delay_days
+            sent = _moment(order.ordered_on + timedelta(days=delay), 10, rng.randrange(60))
+            answered = sent + timedelta(hours=rng.randrange(1, 24), minutes=rng.randrange(60))
+            if answered > self.now:
+                continue  # would be answered after the demo's present moment
+            self.seen.add(order.customer_id)
+            try:
+                invitation = surveys.invitation_create(
+                    actor=None,
+                    customer=order.customer,
+                    template=self.templates[code],
+                    trigger=Invitation.Trigger.DELIVERY if code == "sales" else Invitation.Trigger.SERVICE,
+                    order=order,
+                    staff=order.staff,
+                )
+            except surveys.NotInvited:
+                continue
+            expires_at = sent + (invitation.expires_at - invitation.send_after)
+            Invitation.objects.filter(pk=invitation.pk).update(
+                created_at=sent, send_after=sent, sent_at=sent, status=Invitation.Status.SENT
             )
-        except surveys.NotInvited:
-            continue
-        moment = timezone.make_aware(datetime.combine(order.ordered_on + timedelta(days=2), time(10)))
-        Invitation.objects.filter(pk=invitation.pk).update(sent_at=moment, status=Invitation.Status.SENT)
-        if rng.random() < 0.3:
-            continue  # not everybody answers
-        mood = rng.choice([5, 5, 5, 4, 4, 4, 4, 3, 3, 2])
-        raw: dict[str, object] = {}
-        for question in invitation.version.questions.all():
-            if question.kind == QuestionKind.RATING:
-                raw[question.key] = max(1, min(5, mood + rng.choice([-1, 0, 0, 0, 1])))
-            elif question.kind == QuestionKind.NPS:
-                raw[question.key] = max(0, min(10, mood * 2 + rng.choice([-2, -1, 0, 0])))
-            elif question.kind == QuestionKind.SINGLE:
-                raw[question.key] = rng.choice(question.choices)
-            elif question.kind == QuestionKind.MULTI:
-                raw[question.key] = [rng.choice(question.choices)]
-        surveys.answers_submit(invitation=invitation, raw=raw)
-        Response.objects.filter(invitation=invitation).update(submitted_at=moment + timedelta(hours=5))
-        Invitation.objects.filter(pk=invitation.pk).update(answered_at=moment + timedelta(hours=5))
+            if rng.random() < 0.3:
+                # not everybody answers (the link expired unanswered, or is still open)
+                Invitation.objects.filter(pk=invitation.pk).update(expires_at=expires_at)
+                continue
+            mood = rng.choice([5, 5, 5, 4, 4, 4, 4, 3, 3, 2])
+            raw: dict[str, object] = {}
+            for question in invitation.version.questions.all():
+                if question.kind == QuestionKind.RATING:
+                    raw[question.key] = max(1, min(5, mood + rng.choice([-1, 0, 0, 0, 1])))
+                elif question.kind == QuestionKind.NPS:
+                    raw[question.key] = max(0, min(10, mood * 2 + rng.choice([-2, -1, 0, 0])))
+                elif question.kind == QuestionKind.SINGLE:
+                    raw[question.key] = rng.choice(question.choices)
+                elif question.kind == QuestionKind.MULTI:
+                    raw[question.key] = [rng.choice(question.choices)]
+            self._low_scores_act(timezone.localdate(answered) >= self.acted_since)
+            surveys.answers_submit(invitation=invitation, raw=raw)
+            Response.objects.filter(invitation=invitation).update(submitted_at=answered)
+            Invitation.objects.filter(pk=invitation.pk).update(answered_at=answered, expires_at=expires_at)
+            self.answered += 1
 
 
 DEMO_REWARDS = (
@@ -505,6 +587,18 @@ DEMO_REWARDS = (
 )
 
 
+LOYALTY_HISTORY_DAYS = 3 * 365 + 30  # the programme starts with the order history
+LOYALTY_DAILY_DAYS = 45  # every night in the last 45 days; once a week before that
+LEVEL_NIGHTS = (365, 180, 0)  # days before today
+
+
+def loyalty_nights(today: date) -> list[date]:
+    """The nights the demo runs loyalty's earning and expiry on, oldest first: every seventh day
+    from the programme's start, every day in the last LOYALTY_DAILY_DAYS, and the level nights."""
+    backs = set(range(0, LOYALTY_HISTORY_DAYS + 1, 7)) | set(range(LOYALTY_DAILY_DAYS + 1)) | set(LEVEL_NIGHTS)
+    return sorted(today - timedelta(days=back) for back in backs)
+
+
 def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membership]]) -> None:
     """The programme over three years of orders: members earn, points expire, levels move; then
     redemptions, adjustments, a personal butler and referrals, so every loyalty page has data."""
@@ -516,17 +610,21 @@ def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membe
 
     loyalty.programme()
     # counted from the start of the history; level notices are not sent for the past
-    Programme.objects.update(starts_on=today - timedelta(days=3 * 365 + 30), notify_level_changes=False)
+    Programme.objects.update(starts_on=today - timedelta(days=LOYALTY_HISTORY_DAYS), notify_level_changes=False)
     levels = {level.code: level for level in Level.objects.all()}
     for name, kind, points, stock, level in DEMO_REWARDS:
         Reward.objects.create(
             name=name, kind=kind, points_cost=points, stock=stock, min_level=levels.get(level) if level else None
         )
-    for checkpoint in (365, 180, 0):  # nights in the past, so expiries and level moves have history
-        night = today - timedelta(days=checkpoint)
+    # The programme's nights over the history: points are earned and expire night by night (weekly
+    # further back, every night in the last weeks), so the outstanding points move as they would,
+    # never by half a year's expiries in one night. Levels move on three of those nights only (each
+    # move notifies the customer's owner; the history needs a few, not one per week).
+    for night in loyalty_nights(today):
         loyalty_batch.orders_earn(run_date=night)
         loyalty_batch.points_expire(run_date=night)
-        loyalty_batch.levels_recompute(run_date=night)
+        if (today - night).days in LEVEL_NIGHTS:
+            loyalty_batch.levels_recompute(run_date=night)
     agents, managers = by_role[Role.CR_AGENT], by_role[Role.MANAGER]
     members = list(Member.objects.select_related("customer__owner", "level").order_by("pk"))
     for index, member in enumerate(members):
@@ -580,10 +678,15 @@ def _seed_loyalty(rng: random.Random, today: date, by_role: dict[str, list[Membe
     Programme.objects.update(notify_level_changes=True)
 
 
-SEGMENTATION_CHECKPOINTS = (90, 60, 30)  # days before today
+def segmentation_checkpoints(today: date) -> list[date]:
+    """The nights before today the demo runs segmentation on: each month end the dashboard's
+    ladder counts from the value history (dashboards.aggregates.BACKFILL_MONTHS), oldest first."""
+    return month_ends_before(today, BACKFILL_MONTHS)
 
 
-DEMO_FOLLOWUP_DAYS = 21
+# The dashboard compares this month with the days just before: on the 31st that reaches 62 days back.
+DEMO_FOLLOWUP_DAYS = 62
+DEMO_FOLLOWUPS_NEGLECTED = 0.1  # of the follow-ups, left until they expire (nobody got to them)
 DEMO_OUTCOMES = [  # (disposition, weight, notes)
     ("satisfied", 50, ""),
     ("no_answer", 22, ""),
@@ -595,7 +698,7 @@ DEMO_OUTCOMES = [  # (disposition, weight, notes)
 
 
 def _seed_followups(rng: random.Random, today: date, by_role: dict[str, list[Membership]]) -> None:
-    """Three weeks of nights: the rules make follow-ups, staff work most of each day's queue (some
+    """Two months of nights: the rules make follow-ups, staff work most of each day's queue (some
     calls go unanswered and are retried, some ask to be called back), the rest expire; tonight's
     queue is left open for the demo."""
     from followups import services as followups
@@ -605,6 +708,7 @@ def _seed_followups(rng: random.Random, today: date, by_role: dict[str, list[Mem
     followups.followup_settings()
     fallback = by_role[Role.CR_AGENT][0]
     weights = [w for _d, w, _n in DEMO_OUTCOMES]
+    neglected: dict[int, bool] = {}
     for back in range(DEMO_FOLLOWUP_DAYS, -1, -1):
         night = today - timedelta(days=back)
         followups_schedule(run_date=night)
@@ -614,8 +718,10 @@ def _seed_followups(rng: random.Random, today: date, by_role: dict[str, list[Mem
             "customer__owner", "assignee"
         )
         for followup in due.order_by("pk"):
-            if rng.random() < 0.15:
-                continue  # not reached today: overdue work for the manager's view
+            if followup.pk not in neglected:
+                neglected[followup.pk] = rng.random() < DEMO_FOLLOWUPS_NEGLECTED
+            if neglected[followup.pk] or rng.random() < 0.15:
+                continue  # never got to (it expires) or not reached today: overdue work for the manager
             disposition, _weight, notes = rng.choices(DEMO_OUTCOMES, weights=weights)[0]
             at = timezone.make_aware(datetime.combine(night, time(9 + rng.randrange(9), rng.randrange(60))))
             followups.followup_log_outcome(
@@ -653,7 +759,6 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
             by_role = _seed_staff(dealer, hasher_user.password, result)
             _seed_customers(dealer, rng, customers_per_dealership, by_role, today, progress, result)
             _seed_complaints(rng, by_role)
-            _seed_surveys(rng, today)
             _seed_loyalty(rng, today, by_role)
             _seed_followups(rng, today, by_role)
             _seed_dashboards(today)

@@ -59,7 +59,7 @@ def test_a_customer_answers_on_a_phone_and_the_manager_sees_it(page, browser, li
     tenant = Tenant.objects.get(code=CODE)
     with tenant_context(tenant.pk):
         template = SurveyTemplate.objects.get(code="service")
-        recently = Invitation.objects.filter(created_at__gte=timezone.now() - timedelta(days=60)).values("customer_id")
+        recently = Invitation.objects.values("customer_id")  # the demo's surveys are dated in the past
         customer = (
             Customer.objects.filter(merged_into__isnull=True, consent_sms=True, list_flag="")
             .exclude(mobile="")
