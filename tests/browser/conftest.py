@@ -45,7 +45,20 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 @pytest.fixture
 def page(browser, live_server) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1280, "height": 860})
+    yield from _checked_page(browser, live_server, viewport={"width": 1280, "height": 860})
+
+
+# A consultant's phone (the size the issue was found at): 390 × 844 CSS pixels, touch, mobile.
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone_page(browser, live_server) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    yield from _checked_page(browser, live_server, viewport=PHONE, is_mobile=True, has_touch=True)
+
+
+def _checked_page(browser, live_server, **options) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=live_server.url, locale="zh-CN", **options)
     context.set_default_timeout(15_000)
     context.add_init_script(RECORD_CSP_VIOLATIONS)
     violations: list[str] = []
@@ -64,3 +77,40 @@ def page(browser, live_server) -> Iterator[object]:  # type: ignore[no-untyped-d
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# What a phone-sized page must not do (docs/ui.md, "Lists on a narrow screen"): no visible element
+# reaches past the right edge of the screen (also inside a sideways-scrolling box, where it is off
+# screen all the same), and no table cell is squeezed to less than two characters' width.
+LAYOUT_PROBLEMS = """
+() => {
+  const width = document.documentElement.clientWidth;
+  const problems = [];
+  const describe = (el) => `${el.tagName.toLowerCase()}${el.dataset.testid ? "[" + el.dataset.testid + "]" : ""}` +
+    ` "${(el.textContent || "").trim().slice(0, 30)}"`;
+  const clipped = (el) => {  // inside a box shown to screen readers only (.sr-only, a stacked table's head)
+    for (let a = el.parentElement; a; a = a.parentElement) {
+      const r = a.getBoundingClientRect();
+      if ((r.width < 2 || r.height < 2) && getComputedStyle(a).overflow !== "visible") return true;
+    }
+    return false;
+  };
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if (box.width < 2 || box.height < 2) continue;  // hidden, or visually hidden for screen readers
+    if (clipped(el)) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden") continue;
+    if (box.right > width + 1) problems.push(`${describe(el)} ends at ${Math.round(box.right)} px of ${width}`);
+    if ((el.tagName === "TD" || el.tagName === "TH") && (el.textContent || "").trim().length > 2) {
+      const inner = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      if (inner < 2 * parseFloat(style.fontSize)) problems.push(`${describe(el)} is ${Math.round(inner)} px wide`);
+    }
+  }
+  return problems;
+}
+"""
+
+
+def layout_problems(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return list(page.evaluate(LAYOUT_PROBLEMS))
