@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.core.formatting import money
 from crm.tenancy.models import Membership, TenantOwnedModel
 from customers.validators import validate_e164_mobile, validate_id_number, validate_plate, validate_vin
 
@@ -292,7 +293,7 @@ class Order(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.ordered_on} ¥{self.amount}"
+        return f"{self.get_kind_display()} {self.ordered_on} {money(self.amount)}"
 
 
 class Touchpoint(TenantOwnedModel):

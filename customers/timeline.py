@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.core.extensions import Contribution, ExtensionPoint
+from crm.core.formatting import money
 from crm.tenancy.models import Membership
 
 
@@ -79,7 +80,7 @@ def order_entries(*, customer: Any, viewer: Membership, limit: int) -> Iterable[
         yield TimelineEntry(
             at=_at(order.ordered_on),
             kind="order",
-            title=f"{order.get_kind_display()} ¥{order.amount}{status}",
+            title=f"{order.get_kind_display()} {money(order.amount)}{status}",
             detail=order.vehicle.plate if order.vehicle else "",
             staff=order.staff.display_name if order.staff else "",
         )

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.core.formatting import money
 from crm.messaging.consent import DEFAULT_PREFERENCE
 from crm.tenancy.models import Membership, TenantOwnedModel
 from customers.models import Customer, Order
@@ -327,6 +328,33 @@ class LedgerEntry(TenantOwnedModel):
     merged_from = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     key = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(_("recorded"), default=timezone.now, editable=False)
+
+    def shown_reason(self) -> str:
+        """The reason as a person reads it, in the active language. The nightly run stores a plain
+        technical note (`order 12 · vehicle_sale ¥5000`, kept for the API and the audit); pages show it
+        from the entry's own links instead: the order's kind and amount, the expiry day, the year.
+        Earned and reversed entries read their order (select_related("order") avoids a query each)."""
+        if self.source != self.Source.NIGHTLY:
+            return self.reason
+        tail = self.key.rsplit(":", 1)[-1] if self.key else ""
+        if self.kind in (self.Kind.EARN, self.Kind.REVERSAL) and self.order_id:
+            order = self.order
+            assert order is not None
+            values = {
+                "kind": order.get_kind_display(),
+                "amount": money(order.amount),
+                "ref": order.external_id or order.pk,
+            }
+            if self.kind == self.Kind.EARN:
+                return _("%(kind)s %(amount)s · order %(ref)s") % values
+            return _("Order %(ref)s reversed (%(kind)s %(amount)s)") % values
+        if self.kind == self.Kind.EXPIRE and tail:
+            return _("Points due to expire by %(day)s") % {"day": tail}
+        if self.kind == self.Kind.BIRTHDAY and tail:
+            return _("Birthday %(year)s") % {"year": tail}
+        if self.kind == self.Kind.REFERRAL:
+            return str(_("A referred customer bought a vehicle"))
+        return self.reason
 
     class Meta:
         verbose_name = _("ledger entry")

@@ -62,7 +62,7 @@ def ledger_list(
         entries = entries.filter(
             occurred_at__lt=timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), zone)
         )
-    return entries.select_related("member__customer", "actor__user", "redemption__reward").order_by(
+    return entries.select_related("member__customer", "actor__user", "redemption__reward", "order").order_by(
         "-occurred_at", "-id"
     )
 
@@ -136,13 +136,13 @@ def ledger_timeline(*, customer: Any, viewer: Membership, limit: int) -> Iterabl
     if member is None:
         return
     url = reverse("loyalty:member", args=[member.pk])
-    for entry in member.entries.select_related("actor__user").order_by("-occurred_at", "-id")[:limit]:
+    for entry in member.entries.select_related("actor__user", "order").order_by("-occurred_at", "-id")[:limit]:
         yield TimelineEntry(
             at=entry.occurred_at,
             kind="points",
             title=_("%(points)s points · %(kind)s")
             % {"points": f"{entry.points:+d}", "kind": entry.get_kind_display()},
-            detail=entry.reason,
+            detail=entry.shown_reason(),
             url=url,
             staff=entry.actor.display_name if entry.actor else "",
         )

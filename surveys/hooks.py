@@ -6,6 +6,7 @@ from complaints.services import TicketClosedHandler, ticket_closed_handlers
 from crm.core.nightly import NightlyStep, nightly_steps
 from crm.core.notifications import NotificationKind, notification_kinds
 from customers.panels import CustomerPanel, customer_panels
+from customers.timeline import TimelineSource, timeline_sources
 from segmentation.engine import LifecycleSignal, lifecycle_signals
 from surveys import nightly, selectors, services
 
@@ -18,6 +19,7 @@ customer_panels.register(
         context=selectors.customer_survey_panel,
     )
 )
+timeline_sources.register(TimelineSource(name="surveys", entries=selectors.response_timeline))
 # a closed complaint is followed by its satisfaction survey
 ticket_closed_handlers.register(
     TicketClosedHandler(name="surveys.after_complaint", handle=services.survey_after_complaint)

@@ -4,14 +4,18 @@ response rate, and the satisfaction × loyalty matrix)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from crm.core.period import Period
 from crm.core.sql import fetch_dict, fetch_dicts
 from crm.tenancy.models import Membership
+from customers.timeline import TimelineEntry
 from surveys.models import Answer, Invitation, Response, SurveyTemplate
 from surveys.services import templates_ensure
 
@@ -45,6 +49,32 @@ def customer_survey_panel(*, customer: Any, viewer: Membership) -> dict[str, Any
         "can_send": viewer.can("surveys.send"),
         "can_view": viewer.can("surveys.view"),
     }
+
+
+def response_timeline(*, customer: Any, viewer: Membership, limit: int) -> Iterable[TimelineEntry]:
+    """The customer's submitted surveys on the timeline, for those who may read survey results: the
+    survey's name, the overall rating and the recommendation, linked to the answers."""
+    if not viewer.can("surveys.view"):
+        return
+    responses = (
+        Response.objects.filter(customer=customer)
+        .select_related("version__template", "staff__user")
+        .order_by("-submitted_at", "-id")[:limit]
+    )
+    for response in responses:
+        parts = [_("Survey answered: %(survey)s") % {"survey": response.version.template.name}]
+        if response.overall is not None:
+            parts.append(_("overall %(score)s/5") % {"score": response.overall})
+        if response.nps is not None:
+            parts.append(_("recommendation %(score)s/10") % {"score": response.nps})
+        yield TimelineEntry(
+            at=response.submitted_at,
+            kind="survey",
+            title=" · ".join(parts),
+            detail=_("Low score or detractor.") if response.low_score else "",
+            url=reverse("surveys:response", args=[response.pk]),
+            staff=response.staff.display_name if response.staff else "",
+        )
 
 
 def response_detail(*, response: Response) -> list[tuple[Any, Answer | None]]:

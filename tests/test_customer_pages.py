@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from customers.models import Customer, Touchpoint
 from tests.factories import CustomerFactory
 
@@ -107,3 +109,54 @@ def test_the_new_customer_form_has_no_consent_ticked_and_the_page_shows_who_chan
     change = page.context["consent_change"]
     assert change.changed == ["sms"] and change.via == "form" and change.set_by_id == dealer_a.manager.user_id
     assert 'data-testid="consent-change"' in page.content.decode()
+
+
+def test_the_timeline_and_the_ledger_show_labels_not_codes_in_both_languages(dealer_a, web, in_tenant):
+    """Issue 23 item 12: the timeline showed `vehicle_sale`, `insurance`, `accessories` and the ledger
+    `order 12 · vehicle_sale ¥5000`; a submitted survey was missing from the timeline."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from loyalty import batch
+    from loyalty.models import LedgerEntry, Programme
+    from loyalty import services as loyalty
+    from surveys import services as surveys
+    from tests.factories import OrderFactory
+
+    today = timezone.localdate()
+    with in_tenant(dealer_a):
+        customer = CustomerFactory(name="时间线", owner=dealer_a.consultant, mobile="13800138111", consent_sms=True)
+        for n, kind in enumerate(("vehicle_sale", "insurance", "accessories")):
+            OrderFactory(
+                customer=customer,
+                kind=kind,
+                amount=Decimal("123456.50"),
+                ordered_on=today - timedelta(days=10 - n),
+                external_id=f"RO-TL-{n}",
+            )
+        Programme.objects.filter(pk=loyalty.programme().pk).update(starts_on=today - timedelta(days=365))
+        batch.orders_earn(run_date=today)  # enrols the buyer and credits each order (the nightly note)
+        assert LedgerEntry.objects.filter(member__customer=customer, kind="earn").count() >= 2
+        template = {t.code: t for t in surveys.templates_ensure()}["service"]
+        invitation = surveys.invitation_create(actor=dealer_a.agent, customer=customer, template=template)
+        raw: dict[str, object] = {}
+        for q in invitation.version.questions.all():
+            if q.kind == "rating":
+                raw[q.key] = 2
+            elif q.kind == "nps":
+                raw[q.key] = 3
+        surveys.answers_submit(invitation=invitation, raw=raw)
+    client = web(dealer_a.manager)
+    for language, labels in {"zh-hans": ("整车销售", "保险", "调查"), "en": ("Vehicle sale", "Insurance", "Survey")}.items():
+        client.cookies["django_language"] = language
+        page = client.get(f"/customers/{customer.pk}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        timeline = page[page.index('data-testid="timeline"') :]
+        for code in ("vehicle_sale", "insurance", "accessories"):
+            assert code not in timeline, (language, code)
+        assert not re.search(r"order \d+ ·", timeline), language  # the nightly run's stored note
+        for label in labels:
+            assert label in timeline, (language, label)
+        assert "¥123,456.50" in timeline
+        assert "/surveys/responses/" in timeline  # the survey answer, linked to its answers
