@@ -109,3 +109,25 @@ def test_the_audit_log_is_append_only_for_the_app_role(dealer_a, in_tenant):
             AuditEvent.objects.update(summary="rewritten")
     with in_tenant(dealer_a), pytest.raises(ProgrammingError):
         AuditEvent.objects.all().delete()
+
+
+def test_every_data_migration_reads_and_writes_through_the_migration_s_own_connection():
+    """`migrate` runs as the owner role (the `owner` alias) inside one transaction per migration. A
+    RunPython that queries through a model's default manager uses the application connection
+    instead, which waits for the migration's own locks and hangs `make demo` on an existing
+    database (tenancy 0006 did, on its ALTER TABLE). Every `.objects` in a migration therefore goes
+    through `.using(schema_editor.connection.alias)`, and every `.save(` names `using=`."""
+    import re
+    from pathlib import Path
+
+    root = Path(settings.BASE_DIR)
+    offenders = []
+    for path in sorted(root.glob("**/migrations/0*.py")):
+        if ".venv" in path.parts or "node_modules" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"\.objects\.(?!using\()", code) or re.search(r"\.save\((?![^)]*using=)", code):
+                offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert offenders == []

@@ -20,7 +20,10 @@ def own_days_only(apps, schema_editor):  # type: ignore[no-untyped-def]
     if china is None:
         return
     Tenant = apps.get_model("tenancy", "Tenant")
-    for tenant in Tenant.objects.filter(country="CN"):
+    # on the migration's own connection: `migrate` runs as the owner role, and a query through the
+    # default (application) connection would wait for this migration's own ALTER TABLE lock forever
+    alias = schema_editor.connection.alias
+    for tenant in Tenant.objects.using(alias).filter(country="CN"):
         closed = [d for d in tenant.holidays if date.fromisoformat(d) not in china.holidays]
         opened = [
             d
@@ -29,7 +32,7 @@ def own_days_only(apps, schema_editor):  # type: ignore[no-untyped-def]
         ]
         if (closed, opened) != (tenant.holidays, tenant.makeup_workdays):
             tenant.holidays, tenant.makeup_workdays = closed, opened
-            tenant.save(update_fields=["holidays", "makeup_workdays"])
+            tenant.save(using=alias, update_fields=["holidays", "makeup_workdays"])
 
 
 class Migration(migrations.Migration):
