@@ -120,8 +120,8 @@ def test_the_timeline_and_the_ledger_show_labels_not_codes_in_both_languages(dea
     from django.utils import timezone
 
     from loyalty import batch
-    from loyalty.models import LedgerEntry, Programme
     from loyalty import services as loyalty
+    from loyalty.models import LedgerEntry, Programme
     from surveys import services as surveys
     from tests.factories import OrderFactory
 
@@ -149,7 +149,10 @@ def test_the_timeline_and_the_ledger_show_labels_not_codes_in_both_languages(dea
                 raw[q.key] = 3
         surveys.answers_submit(invitation=invitation, raw=raw)
     client = web(dealer_a.manager)
-    for language, labels in {"zh-hans": ("整车销售", "保险", "调查"), "en": ("Vehicle sale", "Insurance", "Survey")}.items():
+    for language, labels in {
+        "zh-hans": ("整车销售", "保险", "调查"),
+        "en": ("Vehicle sale", "Insurance", "Survey"),
+    }.items():
         client.cookies["django_language"] = language
         page = client.get(f"/customers/{customer.pk}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
         timeline = page[page.index('data-testid="timeline"') :]

@@ -52,7 +52,9 @@ def test_the_filters_write_the_same_in_both_languages():
     template = Template("{% load ui %}{{ a|money }} {{ b|number }} {{ c|number:1 }}")
     for language in ("zh-hans", "en"):
         with translation.override(language):
-            assert template.render(Context({"a": 64800000, "b": 1120822, "c": 81.04})) == "¥64,800,000.00 1,120,822 81.0"
+            assert (
+                template.render(Context({"a": 64800000, "b": 1120822, "c": 81.04})) == "¥64,800,000.00 1,120,822 81.0"
+            )
 
 
 def _page(total: int | None, number: int, size: int = 25) -> Page:
