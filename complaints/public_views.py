@@ -17,6 +17,7 @@ from crm.core.errors import ApplicationError
 from crm.core.forms import form_errors_from
 from crm.core.ratelimit import attempt_over_limit, client_address
 from crm.tenancy.context import tenant_context
+from crm.tenancy.middleware import public_language_activate
 from crm.tenancy.models import Tenant
 from customers.models import Vehicle
 from customers.validators import normalize_cn_mobile, normalize_plate
@@ -26,10 +27,12 @@ LOOKUPS_PER_HOUR = 20
 SESSION_ACK = "crm_complaint_ack"
 
 
-def _tenant(code: str) -> Tenant:
+def _tenant(request: HttpRequest, code: str) -> Tenant:
+    """The active dealership the link names; its page speaks the dealership's language."""
     tenant = Tenant.objects.filter(code=code, is_active=True).first()
     if tenant is None:
         raise Http404
+    public_language_activate(request, tenant)
     return tenant
 
 
@@ -41,7 +44,7 @@ def _over_limit(request: HttpRequest, what: str, tenant: Tenant, limit: int) -> 
 
 @login_not_required
 def complaint_form(request: HttpRequest, code: str) -> HttpResponse:
-    tenant = _tenant(code)
+    tenant = _tenant(request, code)
     with tenant_context(tenant.pk):
         settings = services.complaint_settings()
         if not settings.public_form_enabled:
@@ -100,7 +103,7 @@ def _ticket_input(data: dict) -> services.TicketInput:
 
 @login_not_required
 def complaint_thanks(request: HttpRequest, code: str) -> HttpResponse:
-    tenant = _tenant(code)
+    tenant = _tenant(request, code)
     number = request.session.get(SESSION_ACK)
     if number is None:
         return redirect("complaint_public_form", code=code)
@@ -109,7 +112,7 @@ def complaint_thanks(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_not_required
 def complaint_status(request: HttpRequest, code: str) -> HttpResponse:
-    tenant = _tenant(code)
+    tenant = _tenant(request, code)
     form = PublicStatusForm(request.POST or None)
     ticket = None
     status = 200

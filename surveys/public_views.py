@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
 from django.views.decorators.cache import never_cache
 
 from crm.core.errors import ApplicationError
 from crm.tenancy.context import tenant_context
+from crm.tenancy.middleware import public_language_activate
 from crm.tenancy.models import Tenant
 from surveys.models import QuestionKind
 from surveys.services import LinkProblem, answers_save_draft, answers_submit, invitation_for_answer, read_token
@@ -28,12 +27,6 @@ def _raw_answers(request: HttpRequest, questions: list[Any]) -> dict[str, Any]:
         else:
             raw[question.key] = request.POST.get(question.key, "").strip()
     return raw
-
-
-def _speak_like(request: HttpRequest, tenant: Tenant) -> None:
-    """The dealership's language, unless the visitor chose one (the language switch sets the cookie)."""
-    if not request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME):
-        translation.activate(tenant.locale)
 
 
 def _problem(request: HttpRequest, reason: str, tenant: Tenant | None, status: int) -> HttpResponse:
@@ -50,7 +43,7 @@ def _from_link(request: HttpRequest, token: str) -> tuple[Tenant, int, str] | No
     tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
     if tenant is None:
         return None
-    _speak_like(request, tenant)
+    public_language_activate(request, tenant)
     return tenant, invitation_id, nonce
 
 

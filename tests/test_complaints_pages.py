@@ -218,6 +218,7 @@ INTERNAL_STEPS = ["问候", "倾听", "平息", "Greet", "Listen", "Calm", "Hand
 def test_the_public_status_page_shows_customer_states_never_the_internal_steps(dealer_a, public, in_tenant, language):
     with in_tenant(dealer_a):
         ticket = _ticket(dealer_a)
+    public.cookies["django_language"] = language  # the visitor chose it with the language switch
     for status, english, chinese in CUSTOMER_STATES:
         with in_tenant(dealer_a):
             Ticket.objects.filter(pk=ticket.pk).update(status=status)

@@ -29,7 +29,7 @@ DENIED = {400, 403, 404, 405}
 # Pages anyone may open without signing in. Nothing else may answer an anonymous visitor.
 PUBLIC_ROUTES = {
     "healthz",
-    "set_language",
+    "accounts:set_language",
     "accounts:login",
     "accounts:set_password",
     "accounts:password_reset",

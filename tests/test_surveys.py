@@ -293,7 +293,8 @@ def test_template_pages_and_editing_through_the_page(dealer, in_tenant, web):
     # a choice question with one choice: refused with the reason once, and no version made
     data = _formset_post(manager.get(f"/surveys/templates/{template.pk}/edit/"))
     data["q-0-choices"] = "只有一个"
-    refused = manager.post(f"/surveys/templates/{template.pk}/edit/", data, HTTP_ACCEPT_LANGUAGE="en")
+    manager.post("/accounts/language/", {"language": "en", "next": "/"})  # the manager's own choice
+    refused = manager.post(f"/surveys/templates/{template.pk}/edit/", data)
     assert refused.status_code == 400
     errors = refused.context["version_form"].non_field_errors()
     assert len(errors) == 1 and "two choices" in errors[0]

@@ -11,5 +11,6 @@ urlpatterns = [
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("switch-dealership/", views.switch_tenant, name="switch_tenant"),
+    path("language/", views.language_set, name="set_language"),
     path("notifications/", views.notification_preferences_page, name="notification_preferences"),
 ]

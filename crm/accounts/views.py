@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -14,9 +15,10 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
 
 from crm.accounts.forms import SignInForm
-from crm.accounts.models import SecurityEvent
+from crm.accounts.models import SecurityEvent, User
 from crm.accounts.services import security_event_record
 from crm.core.errors import ApplicationError
 from crm.core.forms import NotificationPreferencesForm, form_errors_from
@@ -49,8 +51,6 @@ class SignInView(auth_views.LoginView):
             with tenant_context(first.tenant_id):
                 audit_record(action=AuditAction.SIGNED_IN, actor=user, summary=user.get_username(), meta=meta)
         if user.preferred_language:
-            from django.conf import settings
-
             response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.preferred_language, samesite="Lax")
         return response
 
@@ -149,3 +149,17 @@ def notification_preferences_page(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:notification_preferences")
     status = 400 if form.errors else 200
     return render(request, "accounts/notification_preferences.html", {"form": form}, status=status)
+
+
+@login_not_required
+@membership_not_required
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """The language switch: Django's set_language (the cookie, back to the page), and for a person
+    signed in their saved choice, which wins over the dealership's default from then on, in every
+    browser (docs/configuration.md, "Languages")."""
+    response = set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        User.objects.filter(pk=request.user.pk).update(preferred_language=language)
+    return response

@@ -2,7 +2,6 @@
 
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
-from django.views.i18n import set_language
 
 from crm.core import health, views
 from crm.tenancy import views as tenancy_views
@@ -10,7 +9,6 @@ from crm.tenancy import views as tenancy_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", login_not_required(health.healthz), name="healthz"),  # answered by HealthCheckMiddleware
-    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("settings/nightly/", views.nightly_runs, name="nightly_runs"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),

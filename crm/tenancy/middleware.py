@@ -14,7 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.views import APIView
 
 from crm.tenancy.context import request_tenant_scope, tenant_activate, tenant_deactivate
@@ -47,6 +47,20 @@ def _activate_session_membership(request: HttpRequest, user_id: int) -> None:
     request.membership = membership  # type: ignore[attr-defined]
     request.tenant = membership.tenant  # type: ignore[attr-defined]
     timezone.activate(membership.tenant.zone)  # times show in the dealership's own time zone
+    # Staff language: the person's saved choice, else the dealership's default; LocaleMiddleware has
+    # already taken the browser's (cookie, Accept-Language) for anyone with neither.
+    language = getattr(request.user, "preferred_language", "") or membership.tenant.locale
+    if language:
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+
+
+def public_language_activate(request: HttpRequest, tenant: Any) -> None:
+    """A public page (complaint form, survey, RSVP) speaks the dealership's default language unless
+    the visitor chose one with the language switch (its cookie)."""
+    if not request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME):
+        translation.activate(tenant.locale)
+        request.LANGUAGE_CODE = translation.get_language()
 
 
 class TenantMiddleware:
