@@ -25,7 +25,9 @@ class TicketForm(forms.Form):
     contact_name = forms.CharField(label=_("Contact name"), max_length=100)
     contact_mobile = forms.CharField(label=_("Contact mobile"), max_length=20)
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
-    category = forms.ModelChoiceField(label=_("Category"), queryset=ComplaintCategory.objects.none())
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=ComplaintCategory.objects.none(), empty_label=_("Choose a category")
+    )
     severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices, initial=Severity.NORMAL)
     subject = forms.CharField(label=_("Subject"), max_length=200)
     description = forms.CharField(label=_("What happened"), widget=forms.Textarea(attrs={"rows": 5}), max_length=8000)
@@ -137,7 +139,9 @@ class PublicComplaintForm(forms.Form):
     contact_mobile = forms.CharField(
         label=_("Your mobile"), max_length=20, widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"})
     )
-    category = forms.ModelChoiceField(label=_("What is it about?"), queryset=ComplaintCategory.objects.none())
+    category = forms.ModelChoiceField(
+        label=_("What is it about?"), queryset=ComplaintCategory.objects.none(), empty_label=_("Please choose")
+    )
     plate = forms.CharField(label=_("Plate (optional)"), max_length=12, required=False)
     subject = forms.CharField(label=_("In one line"), max_length=200)
     description = forms.CharField(label=_("What happened"), widget=forms.Textarea(attrs={"rows": 6}), max_length=4000)

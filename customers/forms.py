@@ -97,7 +97,10 @@ class CustomerFilterForm(forms.Form):
 
 class CustomerForm(forms.ModelForm):
     tags_text = forms.CharField(
-        required=False, label=_("Tags"), help_text=_("Separate with commas, e.g. VIP, 商务, 二胎家庭"), max_length=300
+        required=False,
+        label=_("Tags"),
+        help_text=_("Separate with commas, e.g. VIP, business, young family"),
+        max_length=300,
     )
     # Text inputs: normalisation (138 1234 5678 → +8613812345678) happens in the service.
     mobile = forms.CharField(required=False, label=_("Mobile"), max_length=30)
@@ -142,6 +145,8 @@ class CustomerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["tags_text"].initial = ", ".join(self.instance.tags)
+        else:
+            del self.fields["churn_reason"]  # a new customer has not left us
         if viewer.can("customers.reassign"):
             self.fields["owner"].queryset = staff_with_books()  # type: ignore[attr-defined]
         else:

@@ -9,15 +9,17 @@ from typing import Any
 
 from django import forms
 from django.contrib.postgres.forms import SimpleArrayField
+from django.db.models import Q
 from django.forms import BoundField
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.forms import DateRangeForm
 from crm.tenancy.forms import MemberChoiceField
 from crm.tenancy.models import Membership
+from crm.tenancy.roles import CAPABILITIES
 from crm.tenancy.selectors import members_who_can
 from customers.models import Customer, Vehicle
-from followups.models import Channel, Disposition, FollowupSettings, Reason, Status
+from followups.models import Channel, Disposition, Followup, FollowupSettings, Reason, Status
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 # the calendar pages that can be shown: the arithmetic of the month around a date stays in range
@@ -155,9 +157,12 @@ class HandOverForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # from: anyone who may hold follow-ups, also a colleague who has left
+        # from: anyone whose role may hold follow-ups, also a colleague who has left, and whoever
+        # holds open ones now (a role changed since); not the system admin or the auditor
+        holders = Followup.objects.filter(status__in=[Status.OPEN, Status.NO_ANSWER]).values("assignee_id")
         self.fields["from_member"].queryset = (  # type: ignore[attr-defined]
             Membership.objects.filter(is_service_account=False)
+            .filter(Q(role__in=list(CAPABILITIES["followups.work"][1])) | Q(pk__in=holders))
             .select_related("user")
             .order_by("-is_active", "user__last_name", "user__first_name")
         )

@@ -50,9 +50,11 @@ class SendForm(forms.Form):
 
 
 class InvitationFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", _("All statuses")), *Invitation.Status.choices], required=False)
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("All statuses")), *Invitation.Status.choices], required=False
+    )
     template = forms.ModelChoiceField(
-        queryset=SurveyTemplate.objects.none(), required=False, empty_label=_("All surveys")
+        label=_("Survey"), queryset=SurveyTemplate.objects.none(), required=False, empty_label=_("All surveys")
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

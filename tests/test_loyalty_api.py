@@ -150,7 +150,7 @@ def test_the_customer_page_shows_the_member_card_and_a_consultant_redeems_once(s
     dealer, member, reward = shop["dealer"], shop["alices"], shop["reward"]
     alice = web(dealer.consultant)
     page = alice.get(f"/customers/{member.customer_id}/").content.decode()
-    assert 'data-testid="member-card"' in page and 'data-testid="member-points">1000<' in page
+    assert 'data-testid="member-card"' in page and 'data-testid="member-points">1,000<' in page
     card = alice.get(f"/loyalty/members/{member.pk}/")
     html = card.content.decode()
     key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html).group(1)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from crm.core.formatting import number
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Tenant
 from loyalty.models import LedgerEntry, Member, Redemption, Reward
@@ -53,9 +54,9 @@ def test_an_agent_redeems_a_reward_from_the_member_card(page):
     _sign_in(page, AGENT)
     page.goto(f"/customers/{member.customer_id}/")
     card = page.get_by_test_id("member-card")
-    expect(card.get_by_test_id("member-points")).to_have_text(str(before))
+    expect(card.get_by_test_id("member-points")).to_have_text(number(before))
     card.get_by_test_id("open-member").click()
-    expect(page.get_by_test_id("balance")).to_have_text(str(before))
+    expect(page.get_by_test_id("balance")).to_have_text(number(before))
 
     form = page.get_by_test_id("redeem-form")
     form.locator("select[name=reward]").select_option(str(wash.pk))
@@ -64,7 +65,7 @@ def test_an_agent_redeems_a_reward_from_the_member_card(page):
     shot(page, "loyalty-redeem-form")
     form.get_by_test_id("redeem").click()
     expect(page.locator(".message-success")).to_be_visible()
-    expect(page.get_by_test_id("balance")).to_have_text(str(before - wash.points_cost))
+    expect(page.get_by_test_id("balance")).to_have_text(number(before - wash.points_cost))
     with tenant_context(tenant.pk):
         redemption = Redemption.objects.exclude(pk__in=known).get(member=member, reward=wash)
         member.refresh_from_db()
