@@ -68,3 +68,36 @@ def test_memberships_and_the_audit_log_are_read_only_in_the_admin(dealer_b, clie
     dealer_b.consultant.refresh_from_db()
     assert dealer_b.consultant.role == "sales_consultant"
     assert admin.get("/admin/tenancy/auditevent/add/").status_code == 403
+
+
+def test_an_operator_s_edit_of_a_dealership_is_in_its_audit_log(dealer_b, client):
+    """Issue 23 item 17: edits in the admin (code, currency, active, settings) were not audited."""
+    import json
+
+    from crm.tenancy.context import tenant_context
+    from crm.tenancy.models import AuditEvent
+
+    admin = _operator(client)
+    tenant = Tenant.objects.get(pk=dealer_b.tenant.pk)
+    url = f"/admin/tenancy/tenant/{tenant.pk}/change/"
+    form = {
+        "name": tenant.name,
+        "code": tenant.code,
+        "time_zone": tenant.time_zone,
+        "locale": tenant.locale,
+        "currency": tenant.currency,
+        "business_hours": json.dumps(tenant.business_hours),
+        "country": tenant.country,
+        "holidays": json.dumps(tenant.holidays),
+        "makeup_workdays": json.dumps(tenant.makeup_workdays),
+        "settings": json.dumps(tenant.settings),
+        "is_active": "on",
+    }
+    assert admin.post(url, form).status_code == 302
+    with tenant_context(tenant.pk):
+        assert not AuditEvent.objects.filter(action="tenant_settings_changed").exists()  # nothing changed
+    assert admin.post(url, {**form, "currency": "HKD", "is_active": ""}).status_code == 302
+    with tenant_context(tenant.pk):
+        event = AuditEvent.objects.get(action="tenant_settings_changed")
+    assert event.actor.email == "ops@platform.test" and event.summary.endswith("currency, is_active")
+    assert event.data == {"currency": {"from": "CNY", "to": "HKD"}, "is_active": {"from": True, "to": False}}

@@ -9,9 +9,10 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from crm.tenancy.audit import RequestMeta
 from crm.tenancy.context import current_tenant_id
 from crm.tenancy.models import ApiCredential, AuditEvent, Membership, Tenant
-from crm.tenancy.services import tenant_create
+from crm.tenancy.services import tenant_admin_changes_record, tenant_create
 
 
 class TenantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -90,7 +91,12 @@ class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if change:
+            stored = Tenant.objects.get(pk=obj.pk)
+            before = {field: getattr(stored, field) for field in form.changed_data if hasattr(stored, field)}
             super().save_model(request, obj, form, change)
+            tenant_admin_changes_record(
+                operator=request.user, tenant=obj, before=before, meta=RequestMeta.from_request(request)
+            )
             return
         created = tenant_create(
             name=obj.name,

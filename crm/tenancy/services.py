@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
@@ -370,6 +371,34 @@ def credential_authenticate(*, raw_key: str) -> ApiCredential | None:
         ApiCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
         credential.last_used_at = now
     return credential
+
+
+def tenant_admin_changes_record(
+    *, operator: Any, tenant: Tenant, before: dict[str, Any], meta: RequestMeta | None = None
+) -> None:
+    """A platform operator's edit of a dealership in the Django admin (code, currency, `settings`,
+    `is_active` and the fields the settings page has too) goes to that dealership's audit log as
+    `tenant_settings_changed`, with each changed field's value before and after."""
+    changed = {
+        field: {"from": _plain(old), "to": _plain(getattr(tenant, field))}
+        for field, old in before.items()
+        if old != getattr(tenant, field)
+    }
+    if not changed:
+        return
+    with tenant_context(tenant.pk):
+        audit_record(
+            action=AuditAction.TENANT_SETTINGS_CHANGED,
+            actor=operator,
+            target=tenant,
+            summary=_("Django admin: %(fields)s") % {"fields": ", ".join(sorted(changed))},
+            data=changed,
+            meta=meta,
+        )
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | list | dict) or value is None else str(value)
 
 
 def tenant_settings_update(
