@@ -163,3 +163,31 @@ def test_the_timeline_and_the_ledger_show_labels_not_codes_in_both_languages(dea
             assert label in timeline, (language, label)
         assert "¥123,456.50" in timeline
         assert "/surveys/responses/" in timeline  # the survey answer, linked to its answers
+
+
+def test_the_header_searches_customers_and_the_list_sorts_by_its_column_headers(dealer_a, web, in_tenant):
+    from datetime import date
+
+    with in_tenant(dealer_a):
+        for name, visit in (("排序乙", date(2026, 3, 1)), ("排序甲", date(2026, 5, 1)), ("排序丙", date(2026, 1, 1))):
+            CustomerFactory(name=name, owner=dealer_a.consultant, last_visit_on=visit)
+    client = web(dealer_a.consultant)
+    home = client.get("/").content.decode()
+    assert 'data-testid="global-search"' in home and 'action="/customers/"' in home
+
+    def names(**query: str) -> list[str]:
+        rows = client.get("/customers/", {"q": "排序", **query}).context["rows"]
+        return [c.name for c, _mobile in rows]
+
+    page = client.get("/customers/", {"q": "排序"}).content.decode()
+    assert 'href="?q=%E6%8E%92%E5%BA%8F&amp;sort=name"' in page  # the header keeps the search
+    assert names(sort="name") == sorted(names(sort="name"))
+    assert names(sort="last_visit") == ["排序甲", "排序乙", "排序丙"] and names(sort="stale") == [
+        "排序丙",
+        "排序乙",
+        "排序甲",
+    ]
+    sorted_page = client.get("/customers/", {"q": "排序", "sort": "last_visit"}).content.decode()
+    assert 'aria-sort="descending"' in sorted_page and "sort=stale" in sorted_page  # the next click reverses
+    # the tenant admin (no customer pages) gets no search box
+    assert 'data-testid="global-search"' not in web(dealer_a.admin).get("/").content.decode()
