@@ -203,6 +203,57 @@ class ListFlagForm(forms.Form):
     reason = forms.CharField(required=False, max_length=200, label=_("Reason"))
 
 
+class IdListField(forms.Field):
+    """Every value of a repeated parameter (`id=3&id=7`) as a list of row ids."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        ids = []
+        for item in value or []:
+            text = str(item).strip()
+            if not text.isdigit() or not 0 < int(text) < 2**63:
+                raise forms.ValidationError(_("Not a customer of this list."), code="invalid")
+            ids.append(int(text))
+        return ids
+
+
+class BulkForm(forms.Form):
+    """An action on the customers ticked in the list (docs/customers.md, "Bulk actions")."""
+
+    ACTIONS = [
+        ("assign", _("Give to")),
+        ("red_list", _("Add to the red list")),
+        ("export_xlsx", _("Export the selection (Excel)")),
+        ("export_csv", _("Export the selection (CSV)")),
+    ]
+    action = forms.ChoiceField(label=_("With the selected customers"), choices=ACTIONS)
+    id = IdListField(required=False)
+    to_member = forms.ModelChoiceField(
+        label=_("Give to"), queryset=Membership.unscoped_all_tenants.none(), required=False, empty_label=_("Choose")
+    )
+    reason = forms.CharField(label=_("Reason for the red list"), required=False, max_length=200)
+
+    def __init__(self, *args: Any, viewer: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        actions = [
+            (key, label)
+            for key, label in self.ACTIONS
+            if (key != "assign" or viewer.can("customers.reassign"))
+            and (key != "red_list" or viewer.can("customers.list_flag"))
+            and (not key.startswith("export") or viewer.can("customers.export"))
+        ]
+        self.fields["action"].choices = actions  # type: ignore[attr-defined]
+        if viewer.can("customers.reassign"):
+            self.fields["to_member"].queryset = staff_with_books()  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("action") == "assign" and not cleaned.get("to_member"):
+            self.add_error("to_member", _("Choose who gets them."))
+        return cleaned
+
+
 class MergeForm(forms.Form):
     duplicate = forms.IntegerField(widget=forms.HiddenInput)
     confirm = forms.BooleanField(label=_("I have checked: these are the same person or company."))

@@ -23,8 +23,10 @@ from crm.core.errors import ApplicationError
 from crm.tenancy.audit import RequestMeta
 from crm.tenancy.context import stream_in_tenant
 from crm.tenancy.decorators import membership_of, require_capability
+from crm.tenancy.models import Membership
 from customers import exports, imports
 from customers.models import ImportJob
+from customers.selectors import CustomerFilters
 
 ERRORS_PER_PAGE = 100
 RUNNING = (ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING)
@@ -264,6 +266,13 @@ def customer_export(request: HttpRequest) -> HttpResponse:
             {"message": error.message, "fields": error.fields},
             status=400,
         )
+    return export_response(request, viewer=viewer, export_format=export_format, filters=filters)
+
+
+def export_response(
+    request: HttpRequest, *, viewer: Membership, export_format: str, filters: CustomerFilters
+) -> HttpResponse:
+    """The file of an export (the list's, or a bulk selection's), audited like every export."""
     export = exports.customers_export(
         viewer=viewer, filters=filters, export_format=export_format, meta=RequestMeta.from_request(request)
     )

@@ -125,6 +125,7 @@ class CustomerFilters:
     last_visit_from: date | None = None
     last_visit_to: date | None = None
     sort: str = "newest"
+    ids: tuple[int, ...] = ()  # a selection of the list (bulk export): only these customers
 
 
 def customer_list(*, viewer: Membership, filters: CustomerFilters) -> QuerySet[Customer]:
@@ -145,6 +146,8 @@ def customer_list(*, viewer: Membership, filters: CustomerFilters) -> QuerySet[C
         queryset = queryset.filter(last_visit_on__gte=filters.last_visit_from)
     if filters.last_visit_to:
         queryset = queryset.filter(last_visit_on__lte=filters.last_visit_to)
+    if filters.ids:
+        queryset = queryset.filter(pk__in=filters.ids)
     return queryset.order_by(*SORTS.get(filters.sort, SORTS["newest"]))
 
 

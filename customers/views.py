@@ -7,8 +7,9 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -21,6 +22,7 @@ from crm.tenancy.decorators import membership_of
 from crm.tenancy.models import Membership
 from customers import records, selectors, services
 from customers.forms import (
+    BulkForm,
     CustomerFilterForm,
     CustomerForm,
     ListFlagForm,
@@ -29,6 +31,7 @@ from customers.forms import (
     TouchpointForm,
     VehicleForm,
 )
+from customers.import_views import export_response
 from customers.models import Customer, MileageReading
 from customers.normalize import normalize_fields
 from customers.panels import customer_panels
@@ -61,9 +64,54 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     filters = form.filters() if form.is_valid() else selectors.CustomerFilters()
     page = page_of(request, selectors.customer_list(viewer=viewer, filters=filters), size=PAGE_SIZE)
     rows = [(c, selectors.customer_masked_value(viewer=viewer, customer=c, field="mobile")) for c in page.items]
-    context = {"form": form, "rows": rows, **page.context()}
+    bulk = BulkForm(viewer=viewer)
+    context = {"form": form, "rows": rows, "bulk": bulk if bulk.fields["action"].choices else None, **page.context()}  # type: ignore[attr-defined]
     template = "customers/_rows.html" if request.htmx else "customers/customer_list.html"  # type: ignore[attr-defined]
     return render(request, template, context)
+
+
+@require_POST
+def customer_bulk(request: HttpRequest) -> HttpResponse:
+    """An action on the customers ticked in the list: give them to a colleague, put them on the red
+    list, or export them. Back to the list (its filters kept) with what was done."""
+    viewer = _viewer(request)
+    if not _can_see_customers(viewer):
+        return _forbidden(request)
+    back = QueryDict(request.POST.get("back", "")).urlencode()  # the list's filters, re-encoded
+    back_url = f"{reverse('customers:list')}?{back}" if back else reverse("customers:list")
+    form = BulkForm(request.POST, viewer=viewer)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(m) for ms in form.errors.values() for m in ms))
+        return redirect(back_url)
+    data, meta = form.cleaned_data, RequestMeta.from_request(request)
+    action = data["action"]
+    try:
+        if action.startswith("export"):
+            if not data["id"]:
+                raise ApplicationError(_("Select at least one customer."))
+            filters = selectors.CustomerFilters(ids=tuple(sorted(set(data["id"]))[: services.BULK_LIMIT]))
+            return export_response(
+                request, viewer=viewer, export_format=action.removeprefix("export_"), filters=filters
+            )
+        if action == "assign":
+            moved = services.customers_bulk_assign(
+                actor=viewer, customer_ids=data["id"], to_member=data["to_member"], meta=meta
+            )
+            messages.success(
+                request, _("%(n)s customers given to %(name)s.") % {"n": moved, "name": data["to_member"].display_name}
+            )
+        else:
+            listed, kept = services.customers_bulk_red_list(
+                actor=viewer, customer_ids=data["id"], reason=data["reason"], meta=meta
+            )
+            messages.success(
+                request,
+                _("%(listed)s customers put on the red list; %(kept)s were on a list already.")
+                % {"listed": listed, "kept": kept},
+            )
+    except ApplicationError as error:
+        messages.error(request, " ".join([error.message, *(m for ms in error.fields.values() for m in ms)]))
+    return redirect(back_url)
 
 
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -191,3 +191,65 @@ def test_the_header_searches_customers_and_the_list_sorts_by_its_column_headers(
     assert 'aria-sort="descending"' in sorted_page and "sort=stale" in sorted_page  # the next click reverses
     # the tenant admin (no customer pages) gets no search box
     assert 'data-testid="global-search"' not in web(dealer_a.admin).get("/").content.decode()
+
+
+def test_bulk_actions_give_red_list_and_export_the_ticked_customers(dealer_a, web, in_tenant):
+    from openpyxl import load_workbook
+
+    from crm.tenancy.models import AuditEvent
+
+    with in_tenant(dealer_a):
+        picked = [CustomerFactory(name=f"批量{n}", owner=dealer_a.consultant) for n in range(3)]
+        black = CustomerFactory(name="批量黑", owner=dealer_a.consultant, list_flag="black", list_reason="欺诈")
+        other = CustomerFactory(name="批量外", owner=dealer_a.consultant)
+    ids = [str(c.pk) for c in [*picked, black]]
+    manager = web(dealer_a.manager)
+    listing = manager.get("/customers/", {"q": "批量"}).content.decode()
+    assert 'data-testid="bulk-form"' in listing and listing.count('data-testid="select-customer"') == 5
+
+    # give three to another consultant: one audit event names them
+    response = manager.post(
+        "/customers/bulk/", {"action": "assign", "id": ids[:3], "to_member": dealer_a.consultant2.pk, "back": "q=批量"}
+    )
+    assert response.status_code == 302 and response["Location"].startswith("/customers/?q=")
+    with in_tenant(dealer_a):
+        assert {c.owner_id for c in Customer.objects.filter(pk__in=ids[:3])} == {dealer_a.consultant2.pk}
+        assert Customer.objects.get(pk=other.pk).owner_id == dealer_a.consultant.pk
+        event = AuditEvent.objects.get(action="customers_reassigned", target_id=str(dealer_a.consultant2.pk))
+        assert sorted(event.data["customers"]) == sorted(int(i) for i in ids[:3])
+
+    # the red list needs a reason; a black-listed customer stays black
+    manager.post("/customers/bulk/", {"action": "red_list", "id": ids, "reason": ""})
+    with in_tenant(dealer_a):
+        assert not Customer.objects.filter(pk__in=ids, list_flag="red").exists()
+    manager.post("/customers/bulk/", {"action": "red_list", "id": ids, "reason": "老客户推荐多"})
+    with in_tenant(dealer_a):
+        flags = dict(Customer.objects.filter(pk__in=ids).values_list("pk", "list_flag"))
+    assert flags == {**{c.pk: "red" for c in picked}, black.pk: "black"}
+
+    # export only the ticked ones
+    export = manager.post("/customers/bulk/", {"action": "export_xlsx", "id": ids[:2]})
+    assert export.status_code == 200
+    sheet = load_workbook(__import__("io").BytesIO(b"".join(export.streaming_content))).active
+    names = {row[1] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert len(list(sheet.iter_rows(min_row=2))) == 2 and "批量外" not in names
+
+    # junk ids and unknown actions are refused with a message, nothing changes
+    for junk in (
+        {"action": "assign", "id": ["x"], "to_member": dealer_a.consultant.pk},
+        {"action": "delete", "id": ids},
+    ):
+        assert manager.post("/customers/bulk/", junk).status_code == 302
+    with in_tenant(dealer_a):
+        assert {c.owner_id for c in Customer.objects.filter(pk__in=ids[:3])} == {dealer_a.consultant2.pk}
+
+
+def test_a_consultant_gets_no_bulk_assignment_and_cannot_post_one(dealer_a, web, in_tenant):
+    with in_tenant(dealer_a):
+        mine = CustomerFactory(name="自己的", owner=dealer_a.consultant)
+    client = web(dealer_a.consultant)
+    page = client.get("/customers/").content.decode()
+    assert 'value="assign"' not in page
+    client.post("/customers/bulk/", {"action": "assign", "id": [mine.pk], "to_member": dealer_a.consultant2.pk})
+    with in_tenant(dealer_a):
+        assert Customer.objects.get(pk=mine.pk).owner_id == dealer_a.consultant.pk
