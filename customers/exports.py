@@ -131,7 +131,9 @@ def customers_export(
         raise NotAllowed(_("Your role may not export customer lists."))
     customers = customer_list(viewer=viewer, filters=filters)
     count = customers.count()
-    used = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(filters).items() if v not in ("", None)}
+    used = {
+        k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(filters).items() if v not in ("", None, ())
+    }
     if "q" in used:
         used["q"] = masked_search(filters.q)
     audit_record(
