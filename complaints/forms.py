@@ -9,7 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from complaints.models import Channel, ComplaintCategory, Severity, Status
-from complaints.selectors import QUEUES, TicketFilters
+from complaints.selectors import QUEUES, TICKET_SORTS, TicketFilters
 from crm.core.forms import DateRangeForm
 from crm.tenancy.forms import MemberChoiceField
 from crm.tenancy.models import Membership
@@ -79,6 +79,7 @@ class QueueForm(forms.Form):
     category = forms.ModelChoiceField(queryset=ComplaintCategory.objects.none(), required=False, label=_("Category"))
     severity = forms.ChoiceField(choices=[("", _("All severities")), *Severity.choices], required=False)
     status = forms.ChoiceField(choices=[("", _("All steps")), *Status.choices], required=False)
+    sort = forms.ChoiceField(choices=[("", ""), *((k, k) for k in TICKET_SORTS)], required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -94,6 +95,7 @@ class QueueForm(forms.Form):
             category=data.get("category"),
             severity=data.get("severity") or "",
             status=data.get("status") or "",
+            sort=data.get("sort") or "",
         )
 
 

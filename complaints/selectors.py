@@ -33,6 +33,14 @@ def ticket_visible_to(*, viewer: Membership) -> QuerySet[Ticket]:
 
 
 QUEUES = ("mine", "team", "unassigned", "soon", "breached", "waiting", "follow_up", "closed", "all")
+# The queue's sort keys (the Due and Number headers); "" = the queue's own order: soonest resolution
+# due first in the open queues, newest first in the closed, follow-up and "all" queues.
+TICKET_SORTS = {
+    "due": ("resolution_due_at", "id"),
+    "-due": ("-resolution_due_at", "-id"),
+    "newest": ("-opened_at", "-id"),
+    "oldest": ("opened_at", "id"),
+}
 
 
 @dataclass
@@ -43,6 +51,7 @@ class TicketFilters:
     severity: str = ""
     status: str = ""
     assignee: Membership | None = None
+    sort: str = ""  # a key of TICKET_SORTS, else the queue's own order
 
 
 def ticket_queue(*, viewer: Membership, filters: TicketFilters, now: datetime | None = None) -> QuerySet[Ticket]:
@@ -79,6 +88,8 @@ def ticket_queue(*, viewer: Membership, filters: TicketFilters, now: datetime | 
         tickets = tickets.filter(status=filters.status)
     if filters.assignee is not None:
         tickets = tickets.filter(assignee=filters.assignee)
+    if filters.sort in TICKET_SORTS:
+        return tickets.order_by(*TICKET_SORTS[filters.sort])
     order = ["resolution_due_at", "id"] if queue not in ("closed", "all", "follow_up") else ["-opened_at", "-id"]
     return tickets.order_by(*order)
 

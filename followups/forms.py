@@ -20,6 +20,7 @@ from crm.tenancy.roles import CAPABILITIES
 from crm.tenancy.selectors import members_who_can
 from customers.models import Customer, Vehicle
 from followups.models import Channel, Disposition, Followup, FollowupSettings, Reason, Status
+from followups.selectors import FOLLOWUP_SORTS
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 # the calendar pages that can be shown: the arithmetic of the month around a date stays in range
@@ -127,6 +128,7 @@ class ListFilterForm(forms.Form):
     scheduled_to = forms.DateField(label=_("Scheduled to"), required=False, widget=_date_input())
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
     customer = forms.IntegerField(required=False, min_value=1, max_value=2**62, widget=forms.HiddenInput)
+    sort = forms.ChoiceField(required=False, choices=[("", ""), *((k, k) for k in FOLLOWUP_SORTS)])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -61,6 +61,15 @@ def followup_pool(*, viewer: Membership, on: date | None = None) -> QuerySet[Fol
     return queue_order(followups, on)
 
 
+# The list's sort keys (its Scheduled for and Window headers); the default is the first.
+FOLLOWUP_SORTS = {
+    "scheduled": ("scheduled_on", "priority", "id"),
+    "-scheduled": ("-scheduled_on", "priority", "-id"),
+    "due": ("due_until", "priority", "id"),
+    "-due": ("-due_until", "priority", "-id"),
+}
+
+
 @dataclass(frozen=True)
 class FollowupFilters:
     status: str = ""  # a status, or "active" (open or to retry)
@@ -72,6 +81,7 @@ class FollowupFilters:
     scheduled_to: date | None = None
     overdue: bool = False
     on: date | None = None  # what "overdue" is counted from (today by default)
+    sort: str = "scheduled"  # a key of FOLLOWUP_SORTS
 
 
 def followup_list(*, viewer: Membership, filters: FollowupFilters) -> QuerySet[Followup]:
@@ -95,7 +105,7 @@ def followup_list(*, viewer: Membership, filters: FollowupFilters) -> QuerySet[F
     on = filters.on or timezone.localdate()
     if filters.overdue:
         followups = followups.filter(status__in=ACTIVE_STATUSES, due_until__lt=on)
-    return followups.order_by("scheduled_on", "priority", "id")
+    return followups.order_by(*FOLLOWUP_SORTS.get(filters.sort, FOLLOWUP_SORTS["scheduled"]))
 
 
 def followup_get_visible(*, viewer: Membership, followup_id: int) -> Followup:

@@ -307,6 +307,7 @@ def followup_list(request: HttpRequest) -> HttpResponse:
             scheduled_from=data.get("scheduled_from"),
             scheduled_to=data.get("scheduled_to"),
             overdue=bool(data.get("overdue")),
+            sort=data.get("sort") or "scheduled",
         )
     elif request.GET:
         status = 400

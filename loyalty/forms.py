@@ -11,11 +11,13 @@ from django.utils.translation import pgettext_lazy
 from crm.core.forms import DateRangeForm
 from crm.messaging.consent import channel_preference_field
 from loyalty.models import CareTemplate, EarningRule, LedgerEntry, Level, Programme, Redemption, Reward
+from loyalty.selectors import MEMBER_SORTS
 
 
 class MemberFilterForm(forms.Form):
     q = forms.CharField(label=_("Name or DMS id"), required=False, max_length=100)
     level = forms.ModelChoiceField(queryset=Level.objects.none(), required=False, empty_label=_("All levels"))
+    sort = forms.ChoiceField(required=False, choices=[("", ""), *((k, k) for k in MEMBER_SORTS)])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -32,14 +32,25 @@ def member_visible_to(*, viewer: Membership) -> QuerySet[Member]:
     )
 
 
-def member_list(*, viewer: Membership, level: Level | None = None, query: str = "") -> QuerySet[Member]:
+# The members list's sort keys (its Points and Member since headers); the default is the first.
+MEMBER_SORTS = {
+    "-points": ("-points_balance", "id"),
+    "points": ("points_balance", "id"),
+    "-joined": ("-joined_on", "-id"),
+    "joined": ("joined_on", "id"),
+}
+
+
+def member_list(
+    *, viewer: Membership, level: Level | None = None, query: str = "", sort: str = "-points"
+) -> QuerySet[Member]:
     members = member_visible_to(viewer=viewer)
     if level is not None:
         members = members.filter(level=level)
     query = query.strip()
     if query:
         members = members.filter(Q(customer__name__prefix=query) | Q(customer__external_id=query))
-    return members.order_by("-points_balance", "id")
+    return members.order_by(*MEMBER_SORTS.get(sort, MEMBER_SORTS["-points"]))
 
 
 def ledger_list(

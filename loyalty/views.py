@@ -60,7 +60,9 @@ def members(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data if form.is_valid() else {}
     page = page_of(
         request,
-        selectors.member_list(viewer=membership, level=data.get("level"), query=data.get("q") or ""),
+        selectors.member_list(
+            viewer=membership, level=data.get("level"), query=data.get("q") or "", sort=data.get("sort") or "-points"
+        ),
         size=PAGE_SIZE,
     )
     return render(request, "loyalty/members.html", {"form": form, "rows": page.items, **page.context()})

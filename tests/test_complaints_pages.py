@@ -117,6 +117,33 @@ def test_queues_show_breached_and_waiting_tickets(dealer_a, web, in_tenant):
     assert counts["breached"] == 1 and counts["waiting"] == 1 and counts["mine"] >= 3
 
 
+def test_the_queue_sorts_by_its_number_and_due_headers(dealer_a, web, in_tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    with in_tenant(dealer_a):
+        made = [_ticket(dealer_a) for _ in range(3)]
+        for n, ticket in enumerate(made):  # the first opened is due last
+            Ticket.objects.filter(pk=ticket.pk).update(
+                opened_at=now - timedelta(hours=3 - n), resolution_due_at=now + timedelta(days=9 - n)
+            )
+    client = web(dealer_a.agent)
+
+    def order(sort: str) -> list[int]:
+        rows = client.get("/complaints/", {"queue": "team", "sort": sort}).context["rows"]
+        return [t.pk for t, _m, _c in rows if t.pk in {m.pk for m in made}]
+
+    first, second, third = (t.pk for t in made)
+    assert order("") == order("due") == [third, second, first]  # the open queue: soonest due first
+    assert order("-due") == [first, second, third]
+    assert order("newest") == [third, second, first] and order("oldest") == [first, second, third]
+    assert order("nonsense") == [third, second, first]  # an unknown key: the queue's own order
+    page = client.get("/complaints/", {"queue": "team", "sort": "due"}).content.decode()
+    assert 'aria-sort="ascending"' in page and "sort=-due" in page and "queue=team" in page
+
+
 def test_the_sla_task_checks_every_dealership_and_notifies_once(dealer_a, dealer_b, web, in_tenant):
     from django.utils import timezone
 

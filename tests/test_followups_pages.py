@@ -376,6 +376,27 @@ def test_the_list_filters_by_status_reason_holder_and_overdue(shop, web):
     assert {f.pk for f, _m in web(shop.alice).get("/followups/all/").context["rows"]} == {late.pk}
 
 
+def test_the_list_sorts_by_its_scheduled_and_window_headers(shop, web):
+    on = _today()
+    a = _followup(
+        shop, shop.alices_customer, shop.alice, scheduled_on=on - timedelta(days=2), due_until=on + timedelta(days=9)
+    )
+    b = _followup(shop, shop.bobs_customer, shop.bob, reason=Reason.CADENCE, due_until=on + timedelta(days=1))
+    manager = web(shop.manager)
+
+    def order(sort: str) -> list[int]:
+        response = manager.get("/followups/all/", {"sort": sort} if sort else {})
+        assert response.status_code == 200, sort
+        return [f.pk for f, _m in response.context["rows"]]
+
+    assert order("") == order("scheduled") == [a.pk, b.pk]
+    assert order("-scheduled") == [b.pk, a.pk]
+    assert order("due") == [b.pk, a.pk] and order("-due") == [a.pk, b.pk]
+    assert manager.get("/followups/all/", {"sort": "customer__name"}).status_code == 400  # not a key of the list
+    page = manager.get("/followups/all/", {"sort": "due", "status": "active"}).content.decode()
+    assert 'aria-sort="ascending"' in page and "sort=-due" in page and "status=active" in page
+
+
 def test_the_team_page_shows_figures_that_match_the_data(shop, web):
     on = _today()
     now = timezone.now()

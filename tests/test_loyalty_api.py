@@ -194,3 +194,27 @@ def test_a_manager_adjusts_sets_up_the_programme_and_reads_the_figures(shop, web
     admin = web(dealer.admin)
     assert admin.get("/loyalty/settings/").status_code == 200  # programme settings, no customers
     assert admin.get("/loyalty/").status_code == 403
+
+
+def test_the_members_page_sorts_by_its_points_and_member_since_headers(dealer_b, web):
+    from datetime import date
+
+    with tenant_context(dealer_b.tenant.pk):
+        made = []
+        for n, (points, joined) in enumerate(
+            ((50, date(2025, 1, 1)), (900, date(2024, 6, 1)), (300, date(2026, 2, 1)))
+        ):
+            member = services.member_enrol(actor=dealer_b.agent, customer=CustomerFactory(name=f"排序会员{n}"))
+            Member.objects.filter(pk=member.pk).update(points_balance=points, joined_on=joined)
+            made.append(member.pk)
+    client = web(dealer_b.manager)
+
+    def order(sort: str) -> list[int]:
+        rows = client.get("/loyalty/", {"q": "排序会员", **({"sort": sort} if sort else {})}).context["rows"]
+        return [m.pk for m in rows]
+
+    low, high, new = made
+    assert order("") == order("-points") == [high, new, low] and order("points") == [low, new, high]
+    assert order("-joined") == [new, low, high] and order("joined") == [high, low, new]
+    page = client.get("/loyalty/", {"sort": "-points"}).content.decode()
+    assert 'aria-sort="descending"' in page and "sort=points" in page
