@@ -114,3 +114,15 @@ LAYOUT_PROBLEMS = """
 
 def layout_problems(page) -> list[str]:  # type: ignore[no-untyped-def]
     return list(page.evaluate(LAYOUT_PROBLEMS))
+
+
+def sign_in(page, email: str, password: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Sign in on the sign-in page (the demo's password unless given) and wait until it is left."""
+    from django.conf import settings
+    from playwright.sync_api import expect
+
+    page.goto("/accounts/sign-in/")
+    page.locator("[name=username]").fill(email)
+    page.locator("[name=password]").fill(password or settings.CRM_DEMO_PASSWORD)
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("sign-in")).to_have_count(0)

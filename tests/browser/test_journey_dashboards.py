@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from openpyxl import load_workbook
@@ -20,7 +19,7 @@ from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Tenant
 from segmentation.models import CustomerValue
 from surveys.models import Response
-from tests.browser.conftest import shot
+from tests.browser.conftest import shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,20 +35,12 @@ BAR_MIDDLE = """(canvas, index) => {
 }"""
 
 
-def _sign_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/accounts/sign-in/")
-    page.get_by_label("邮箱或用户名").fill(email)
-    page.get_by_label("密码").fill(settings.CRM_DEMO_PASSWORD)
-    page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("sign-in")).to_have_count(0)
-
-
 def test_a_demo_manager_reads_the_dashboard_drills_into_a_tier_and_downloads_it(page, tmp_path):
     with open("/dev/null", "w") as sink:
         call_command("seed_demo", customers=60, stdout=sink)
     tenant = Tenant.objects.get(code="sz-yuetong")
 
-    _sign_in(page, MANAGER)
+    sign_in(page, MANAGER)
     page.get_by_test_id("nav-dashboard").click()
     expect(page).to_have_url(re.compile(r"/dashboards/$"))
     expect(page.get_by_test_id("dashboard-period")).to_be_visible()

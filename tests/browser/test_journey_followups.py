@@ -19,7 +19,7 @@ from crm.tenancy.context import tenant_context
 from crm.tenancy.roles import Role
 from customers.models import Touchpoint
 from followups.models import Attempt, Disposition, Followup, Reason, Status
-from tests.browser.conftest import shot
+from tests.browser.conftest import shot, sign_in
 from tests.factories import PASSWORD, CustomerFactory, MembershipFactory, TenantFactory, VehicleFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,14 +30,6 @@ CONSULTANT = "xiaoming@sz-followup.test"
 def _zh(text: object) -> str:
     with translation.override("zh-hans"):
         return str(text)
-
-
-def _sign_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/accounts/sign-in/")
-    page.locator("[name=username]").fill(email)
-    page.locator("[name=password]").fill(PASSWORD)
-    page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("sign-in")).to_have_count(0)
 
 
 def test_a_consultant_works_her_follow_ups_of_the_day(page):
@@ -73,7 +65,7 @@ def test_a_consultant_works_her_follow_ups_of_the_day(page):
             priority=5,
         )
 
-    _sign_in(page, CONSULTANT)
+    sign_in(page, CONSULTANT, PASSWORD)
     page.get_by_test_id("nav-followups").click()
     queue = page.get_by_test_id("followup-queue")
     rows = queue.get_by_test_id("followup-row")

@@ -8,7 +8,6 @@ Driven by data-testid and form field names, so the journey does not hang on tran
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from playwright.sync_api import expect
 
@@ -16,21 +15,13 @@ from crm.core.formatting import number
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Tenant
 from loyalty.models import LedgerEntry, Member, Redemption, Reward
-from tests.browser.conftest import shot
+from tests.browser.conftest import shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CODE = "sz-yuetong"
 AGENT = f"cr1@{CODE}.demo.crm"
 MANAGER = f"manager@{CODE}.demo.crm"
-
-
-def _sign_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/accounts/sign-in/")
-    page.locator("[name=username]").fill(email)
-    page.locator("[name=password]").fill(settings.CRM_DEMO_PASSWORD)
-    page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("sign-in")).to_have_count(0)
 
 
 def test_an_agent_redeems_a_reward_from_the_member_card(page):
@@ -51,7 +42,7 @@ def test_an_agent_redeems_a_reward_from_the_member_card(page):
         redeemed_before = LedgerEntry.objects.filter(member=member, kind="redeem").count()
         known = set(Redemption.objects.filter(member=member).values_list("pk", flat=True))
 
-    _sign_in(page, AGENT)
+    sign_in(page, AGENT)
     page.goto(f"/customers/{member.customer_id}/")
     card = page.get_by_test_id("member-card")
     expect(card.get_by_test_id("member-points")).to_have_text(number(before))
@@ -78,7 +69,7 @@ def test_an_agent_redeems_a_reward_from_the_member_card(page):
 
     # the manager sees it in the figures
     page.context.clear_cookies()
-    _sign_in(page, MANAGER)
+    sign_in(page, MANAGER)
     page.goto("/loyalty/report/")
     expect(page.get_by_test_id("loyalty-cards")).to_be_visible()
     expect(page.get_by_test_id("by-level")).to_be_visible()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
@@ -19,19 +18,11 @@ from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Membership, Tenant
 from customers.models import Customer
 from followups.models import Followup, Reason, Status
-from tests.browser.conftest import PHONE, layout_problems, shot
+from tests.browser.conftest import PHONE, layout_problems, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CODE = "sz-yuetong"
-
-
-def _sign_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/accounts/sign-in/")
-    page.locator("[name=username]").fill(email)
-    page.locator("[name=password]").fill(settings.CRM_DEMO_PASSWORD)
-    page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("sign-in")).to_have_count(0)
 
 
 def _fits_the_phone(page, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -92,7 +83,7 @@ def test_a_consultant_works_the_follow_up_queue_and_opens_a_customer_on_her_phon
             )
         assert customer is not None
 
-    _sign_in(page, consultant.user.email)
+    sign_in(page, consultant.user.email)
     page.goto("/followups/")
     rows = page.get_by_test_id("followup-row")
     expect(rows.first).to_be_visible()
@@ -120,7 +111,7 @@ def test_an_agent_reads_a_complaint_ticket_on_her_phone(phone_page):
         ticket = Ticket.objects.exclude(assignee=None).order_by("-opened_at").first()
         assert ticket is not None
         agent = Membership.objects.select_related("user").get(pk=ticket.assignee_id)
-    _sign_in(page, agent.user.email)
+    sign_in(page, agent.user.email)
     page.goto(f"/complaints/{ticket.pk}/")
     expect(page.get_by_test_id("ticket-number")).to_be_visible()
     _fits_the_phone(page, "phone-complaint-ticket")

@@ -6,23 +6,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from playwright.sync_api import expect
 
 from crm.tenancy.context import tenant_context
 from crm.tenancy.models import Membership, Tenant
 from segmentation.models import CustomerValue, SegmentationRun
-from tests.browser.conftest import shot
+from tests.browser.conftest import shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _sign_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/accounts/sign-in/")
-    page.get_by_label("邮箱或用户名").fill(email)
-    page.get_by_label("密码").fill(settings.CRM_DEMO_PASSWORD)
-    page.get_by_test_id("sign-in").click()
 
 
 def test_a_manager_reads_tiers_drills_down_and_recomputes(page):
@@ -30,7 +22,7 @@ def test_a_manager_reads_tiers_drills_down_and_recomputes(page):
         call_command("seed_demo", customers=80, stdout=sink)
     tenant = Tenant.objects.get(code="sz-yuetong")
 
-    _sign_in(page, "manager@sz-yuetong.demo.crm")
+    sign_in(page, "manager@sz-yuetong.demo.crm")
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="价值分层").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("价值分层与客户细分")
     key_card = page.get_by_test_id("tier-key")
@@ -92,7 +84,7 @@ def test_a_consultant_sees_the_tier_and_its_strategy_on_a_customer(page):
             .first()
         )
         assert value is not None
-    _sign_in(page, "sales1@sz-yuetong.demo.crm")
+    sign_in(page, "sales1@sz-yuetong.demo.crm")
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="价值分层").click()
     page.get_by_label("价值分层").select_option("key")
     page.get_by_role("button", name="筛选").click()

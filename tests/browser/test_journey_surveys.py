@@ -20,7 +20,7 @@ from crm.tenancy.models import Tenant
 from customers.models import Customer
 from surveys import selectors, services
 from surveys.models import Invitation, Response, SurveyTemplate
-from tests.browser.conftest import shot
+from tests.browser.conftest import shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,14 +28,6 @@ CODE = "sz-yuetong"
 AGENT = f"cr1@{CODE}.demo.crm"
 MANAGER = f"manager@{CODE}.demo.crm"
 COMMENT = "师傅很专业，休息区可以再安静一点。"
-
-
-def _sign_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/accounts/sign-in/")
-    page.locator("[name=username]").fill(email)
-    page.locator("[name=password]").fill(settings.CRM_DEMO_PASSWORD)
-    page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("sign-in")).to_have_count(0)
 
 
 def _rate(page, key: str, value: int) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +62,7 @@ def test_a_customer_answers_on_a_phone_and_the_manager_sees_it(page, browser, li
         assert customer is not None
 
     # --- the agent sends a survey from the customer's page ------------------------------------------
-    _sign_in(page, AGENT)
+    sign_in(page, AGENT)
     page.goto(f"/customers/{customer.pk}/")
     panel = page.get_by_test_id("survey-panel")
     panel.locator("select[name=template]").select_option(str(template.pk))
@@ -149,7 +141,7 @@ def test_a_customer_answers_on_a_phone_and_the_manager_sees_it(page, browser, li
     manager_context.set_default_timeout(15_000)
     desk = manager_context.new_page()
     try:
-        _sign_in(desk, MANAGER)
+        sign_in(desk, MANAGER)
         desk.goto("/surveys/")
         expect(desk.get_by_test_id("survey-responses")).to_have_text(str(responses))
         latest = desk.get_by_test_id("survey-recent").locator("tbody tr").first
