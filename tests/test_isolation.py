@@ -299,12 +299,18 @@ def test_a_consultant_cannot_reach_a_colleagues_customers(dealer_a, dealer_b, ro
         target_tenant_id=dealer_b.tenant.pk,
     )
     assert failures == [], "\n".join(failures[:50])
-    # Bob may create his own tokens (and their audit entries); every row that existed is untouched.
+    # Bob may create his own tokens (and their audit entries) and choose which notifications he
+    # gets (his own opt-outs, and only his); every row that existed is untouched.
     after = fingerprint(dealer_a.tenant.pk, upto={table: top for table, (_c, _h, top) in before.items()})
     for table, (count, digest, _top) in before.items():
         assert after[table][1] == digest, f"{table}: existing rows changed"
-        if table not in ("tenancy_apicredential", "tenancy_auditevent"):
+        if table not in ("tenancy_apicredential", "tenancy_auditevent", "core_notificationoptout"):
             assert after[table][0] == count, f"{table}: rows added or removed"
+    from crm.core.models import NotificationOptOut
+
+    with tenant_context(dealer_a.tenant.pk):
+        added = NotificationOptOut.objects.filter(pk__gt=before["core_notificationoptout"][2])
+        assert set(added.values_list("member_id", flat=True)) <= {bob.pk}, "opt-outs set for someone else"
 
 
 def test_anonymous_visitors_reach_only_the_public_pages(dealer_a, routes):
