@@ -21,6 +21,7 @@ urlpatterns = [
     path("surveys/", include("surveys.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("followups/", include("followups.urls")),
+    path("sales/", include("sales.urls")),
     path("dashboards/", include("dashboards.urls")),
     path("", include("complaints.public_urls")),
     path("", include("surveys.public_urls")),

@@ -280,6 +280,35 @@ def customers_apply_derived_classes(*, tenant_id: int, source_table: str) -> int
         return max(cursor.rowcount, 0)
 
 
+def prospect_owner_follow(*, customer: Customer, owner: Membership | None) -> bool:
+    """A sales lead changed hands: its person goes with it while the person is a prospect (no
+    order yet) or has no owner at all; a buyer keeps the consultant who owns them. True if moved."""
+    if customer.owner_id == (owner.pk if owner else None):
+        return False
+    if customer.owner_id is not None and Order.objects.filter(customer=customer).exists():
+        return False
+    customer.owner = owner
+    customer.save(update_fields=["owner", "updated_at"])
+    return True
+
+
+def prospects_owner_set(*, owners: dict[int, int | None]) -> int:
+    """`prospect_owner_follow` for many customers in one statement ({customer id: owner id or None})."""
+    if not owners:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE customers_customer c SET owner_id = n.owner_id, updated_at = now()
+            FROM unnest(%s::bigint[], %s::bigint[]) AS n(customer_id, owner_id)
+            WHERE c.id = n.customer_id AND c.tenant_id = %s AND c.owner_id IS DISTINCT FROM n.owner_id
+              AND (c.owner_id IS NULL OR NOT EXISTS (SELECT 1 FROM customers_order o WHERE o.customer_id = c.id))
+            """,
+            [list(owners), list(owners.values()), require_tenant_id()],
+        )
+        return max(cursor.rowcount, 0)
+
+
 @transaction.atomic
 def touchpoint_log(
     *,

@@ -34,6 +34,7 @@ class Reason(models.TextChoices):
     WIN_BACK = "win_back", _("Dormant win-back")
     COMPLAINT = "complaint", _("Complaint follow-up")
     SURVEY = "survey", _("Low survey score callback")
+    LEAD = "lead", _("Sales lead follow-up")
     MANUAL = "manual", _("Planned by hand")
 
 

@@ -39,6 +39,7 @@ from followups.models import (
     Reason,
     Status,
 )
+from followups.subjects import subject_for
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +299,9 @@ def _advance(followup: Followup, attempt: Attempt, actor: Membership, today: dat
         and attempt.disposition != Disposition.WRONG_NUMBER
     ):
         _close_complaint_loop(followup, attempt, actor)
+    subject = subject_for(followup.reason)
+    if subject is not None:
+        subject.attempt_logged(followup=followup, attempt=attempt, actor=actor)
 
 
 def _finish(followup: Followup, status: str, actor: Membership, at: datetime) -> None:
@@ -361,6 +365,105 @@ def followup_cancel(*, actor: Membership, followup: Followup, note: str) -> Foll
     followup.updated_at = timezone.now()
     followup.save()
     return followup
+
+
+@transaction.atomic
+def followup_subject_plan(
+    *,
+    customer: Customer,
+    reason: str,
+    source_key: str,
+    due_from: date | None,
+    assignee: Membership | None,
+    note: str = "",
+    channel: str = Channel.CALL,
+    priority: int = NO_TIER_PRIORITY,
+    actor: Membership | None = None,
+) -> Followup | None:
+    """The one open follow-up of `reason` another area keeps for a customer (a sales lead's next
+    call): an open one planned for another day or holder is cancelled ("planned again") and the new
+    one made; `due_from` None only cancels. Idempotent: the same plan twice changes nothing."""
+    current = (
+        Followup.objects.select_for_update()
+        .filter(customer=customer, reason=reason, status__in=ACTIVE_STATUSES)
+        .first()
+    )
+    if current is not None:
+        if (
+            due_from is not None
+            and current.source_key == source_key
+            and current.assignee_id == (assignee.pk if assignee else None)
+        ):
+            return current
+        current.status, current.outcome_notes = Status.CANCELLED, _("Planned again.")
+        current.completed_at = current.updated_at = timezone.now()
+        current.completed_by = actor if actor is not None and not actor.is_service_account else None
+        current.save()
+    if due_from is None:
+        return None
+    settings = followup_settings()
+    followup = Followup(
+        customer=customer,
+        reason=reason,
+        source_key=source_key,
+        note=note[:300],
+        due_from=due_from,
+        due_until=due_from + timedelta(days=settings.window_days - 1),
+        scheduled_on=due_from,
+        assignee=assignee,
+        channel=channel if consent_allows(customer, channel) else Channel.VISIT,
+        priority=priority,
+        created_by=actor,
+        created_on=timezone.localdate(),
+    )
+    existing = Followup.objects.filter(source_key=source_key).first()
+    if existing is not None:  # planned, then replaced, then planned again for the same day: reopen it
+        existing.status, existing.assignee, existing.scheduled_on = Status.OPEN, assignee, due_from
+        existing.completed_at, existing.updated_at = None, timezone.now()
+        existing.save()
+        return existing
+    followup.save()
+    return followup
+
+
+def followups_cancel_for(*, reason: str, customer_ids: list[int], note: str) -> int:
+    """Cancel, in one statement, the open follow-ups of `reason` of these customers (another area's
+    nightly work: a lead reclaimed to the pool or gone dormant)."""
+    if not customer_ids:
+        return 0
+    now = timezone.now()
+    return Followup.objects.filter(reason=reason, customer_id__in=customer_ids, status__in=ACTIVE_STATUSES).update(
+        status=Status.CANCELLED, outcome_notes=note[:4000], completed_at=now, updated_at=now
+    )
+
+
+def followups_plan_from(*, select_sql: str, params: dict[str, Any]) -> int:
+    """Insert, in one statement, the follow-ups another area's nightly SQL selects as
+    (customer_id, reason, source_key, note, due_from, assignee_id, channel, priority); the window is
+    the dealership's. One that exists already (its source, or an open one of that reason) is skipped."""
+    from django.db import connection
+
+    settings = followup_settings()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO followups_followup (tenant_id, customer_id, reason, source_key, note, due_from, due_until,
+                scheduled_on, assignee_id, channel, priority, status, attempts, disposition, outcome_notes,
+                created_on, created_at, updated_at)
+            SELECT %(tenant_id)s, p.customer_id, p.reason, p.source_key, p.note, p.due_from,
+                   p.due_from + %(window_days)s - 1, p.due_from, p.assignee_id, p.channel, p.priority,
+                   'open', 0, '', '', %(today)s, now(), now()
+            FROM ({select_sql}) AS p(customer_id, reason, source_key, note, due_from, assignee_id, channel, priority)
+            ON CONFLICT DO NOTHING
+            """,
+            {
+                **params,
+                "tenant_id": settings.tenant_id,
+                "window_days": settings.window_days,
+                "today": timezone.localdate(),
+            },
+        )
+        return max(cursor.rowcount, 0)
 
 
 def followups_merge(*, survivor: Customer, duplicate: Customer) -> dict[str, int]:

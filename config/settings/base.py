@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "complaints",
     "surveys",
     "followups",
+    "sales",
     "dashboards",
     # the wiring: the demo seed's command (config/management/commands/seed_demo.py)
     "config",

@@ -55,6 +55,7 @@ def scope_choices() -> list[tuple[str, str]]:
         "complaints": _("Complaints"),
         "surveys": _("Surveys"),
         "followups": _("Follow-ups"),
+        "sales": _("Sales"),
         "dashboards": _("Dashboards"),
         "admin": _("Administration"),
     }

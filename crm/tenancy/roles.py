@@ -135,6 +135,18 @@ CAPABILITIES: dict[str, tuple[Any, frozenset[str]]] = {
         _("Set the follow-up rules, hand follow-ups over and cancel them"),
         frozenset({Role.MANAGER}),
     ),
+    "sales.view_all": (
+        _("See every lead, showroom visit, test drive and quote of the dealership, and the sales funnel"),
+        frozenset({Role.MANAGER, Role.AUDITOR, Role.INTEGRATION}),
+    ),
+    "sales.work": (
+        _("Capture leads, log walk-ins, book test drives, quote and take orders: your own leads and the pool"),
+        frozenset({Role.MANAGER, Role.SALES_CONSULTANT, Role.INTEGRATION}),
+    ),
+    "sales.manage": (
+        _("Give leads out and take them back, approve defeats, decide ownership conflicts, set the sales rules"),
+        frozenset({Role.MANAGER}),
+    ),
     "users.view": (_("See the dealership's staff and their roles"), frozenset({Role.TENANT_ADMIN, Role.MANAGER})),
     "users.manage": (
         _("Invite and deactivate staff, assign roles"),
@@ -174,5 +186,15 @@ def capabilities_of(role: str) -> list[str]:
 
 
 # API areas: a credential carries scopes "<area>:read" / "<area>:write".
-API_AREAS = ("customers", "segmentation", "loyalty", "complaints", "surveys", "followups", "dashboards", "admin")
+API_AREAS = (
+    "customers",
+    "segmentation",
+    "loyalty",
+    "complaints",
+    "surveys",
+    "followups",
+    "sales",
+    "dashboards",
+    "admin",
+)
 API_SCOPES = tuple(f"{area}:{mode}" for area in API_AREAS for mode in ("read", "write"))
