@@ -14,6 +14,7 @@ from customers.api_urls import api as customers_api
 from dashboards.api_urls import api as dashboards_api
 from followups.api_urls import api as followups_api
 from loyalty.api_urls import api as loyalty_api
+from sales.api_urls import api as sales_api
 from segmentation.api_urls import api as segmentation_api
 from surveys.api_urls import api as surveys_api
 
@@ -27,6 +28,7 @@ APPS = (
     followups_api,
     segmentation_api,
     dashboards_api,
+    sales_api,
 )
 
 router = DefaultRouter()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -734,6 +735,151 @@ def _seed_followups(rng: random.Random, today: date, by_role: dict[str, list[Mem
             )
 
 
+# Sales: leads captured over the last weeks, each worked as far as its dice say (docs/sales.md).
+DEMO_LEADS = 160
+DEMO_LEAD_DAYS = 45
+DEMO_WALK_INS_ANONYMOUS = 40
+LEAD_SOURCES = (("walk_in", 30), ("phone", 15), ("online", 30), ("brand", 10), ("event", 8), ("referral", 7))
+DEFEAT_NOTES = ("price", "competitor", "plan_changed", "unreachable", "no_stock", "loan_refused")
+COMPETITORS = (("比亚迪", "宋PLUS"), ("特斯拉", "Model Y"), ("本田", "CR-V"), ("吉利", "星越L"))
+
+
+def _seed_sales(dealer: DemoDealership, rng: random.Random, today: date, by_role: dict[str, list[Membership]]) -> None:
+    """Consultants on duty, three demo cars, and leads at every stage: a walk-in or call taken by a
+    consultant, online and brand leads given out round-robin (some left unanswered for the reclaim),
+    invitations, visits, test drives, quotes, orders and deliveries, defeats waiting for approval
+    and approved, and anonymous walk-ins. Steps after capture happen at seeding time."""
+    from sales import services as sales
+    from sales.models import Lead
+
+    manager = by_role[Role.MANAGER][0]
+    consultants = by_role[Role.SALES_CONSULTANT]
+    for consultant in consultants:
+        sales.duty_set(actor=manager, member=consultant, on_duty=True)
+    reasons = {reason.code: reason for reason in sales.defeat_reasons_ensure()}
+    cars = [
+        sales.demo_vehicle_save(
+            actor=manager,
+            data={"brand": dealer.brand, "series": series, "trim": "试驾车", "plate": _plate(rng, dealer.plate_prefix)},
+        )
+        for series, _low, _high in dealer.series[:3]
+    ]
+    now = demo_now(today)
+    ahead = timezone.now()  # appointments and bookings are in the real future, whatever --today says
+    referrers = list(Customer.objects.filter(orders__isnull=False).distinct().order_by("pk")[:30])
+    sources, weights = zip(*LEAD_SOURCES, strict=True)
+    slot = 0
+    for index in range(DEMO_LEADS):
+        source = rng.choices(sources, weights=weights)[0]
+        series, low, high = rng.choice(dealer.series)
+        at = now - timedelta(days=rng.randrange(DEMO_LEAD_DAYS), hours=rng.randrange(9), minutes=rng.randrange(60))
+        at = min(at, now - timedelta(minutes=30))
+        actor = rng.choice(consultants) if source in ("walk_in", "phone", "referral") else manager
+        surname, given = rng.choice(SURNAMES), rng.choice(GIVEN) + rng.choice(GIVEN)
+        data: dict[str, Any] = {
+            "name": f"{surname}{given}",
+            "mobile": _mobile(rng),
+            "source": source,
+            "brand": dealer.brand,
+            "series": series,
+            "budget": str(_money(rng, low, high)),
+            "timeframe": rng.choice(["7d", "15d", "30d", "30d", "90d", "later"]),
+            "payment": rng.choice(["cash", "loan", "undecided"]),
+        }
+        if source in ("online", "brand"):
+            data |= {"source_system": "autohome" if source == "online" else "brand-dcc", "external_id": f"D{index:05d}"}
+        if source == "referral" and referrers:
+            data["referrer"] = rng.choice(referrers)
+        elif source == "referral":
+            data["source"] = "walk_in"
+        if rng.random() < 0.2:
+            data["trade_in"] = rng.choice(["大众朗逸 2016", "丰田卡罗拉 2015", "本田思域 2018"])
+        lead = sales.lead_capture(actor=actor, data=data, at=at).lead
+        owner = lead.owner
+        if owner is None:
+            continue  # waits in the pool
+        fate = rng.random()
+        if source in ("online", "brand") and fate < 0.12:
+            continue  # given out and never called: tonight's reclaim takes it back
+        lead = sales.lead_contact_log(actor=owner, lead=lead, disposition="feedback", notes="有购车意向，关注优惠")
+        if fate < 0.25:
+            continue
+        if rng.random() < 0.15:
+            reason = reasons[rng.choice(DEFEAT_NOTES)]
+            brand, model = rng.choice(COMPETITORS) if reason.needs_competitor else ("", "")
+            lead = sales.lead_defeat(
+                actor=owner, lead=lead, reason=reason, competitor_brand=brand, competitor_model=model
+            )
+            if rng.random() < 0.6:
+                sales.lead_defeat_decide(actor=manager, lead=lead, approve=True)
+            continue
+        if lead.stage in ("new", "contacted"):
+            lead = sales.lead_invite(
+                actor=owner, lead=lead, appointment_at=ahead + timedelta(days=1, hours=rng.randrange(6))
+            )
+        if fate < 0.4:
+            continue
+        sales.showroom_visit_log(
+            actor=owner,
+            data={"arrived_at": now - timedelta(minutes=rng.randrange(30, 600)), "party_size": rng.randint(1, 4)},
+            lead=lead,
+        )
+        if fate < 0.5:
+            continue
+        slot += 1
+        start = ahead + timedelta(days=1 + slot // 8, hours=slot % 8)
+        car = next((c for c in cars if c.series == series), cars[0])
+        drive = sales.test_drive_book(
+            actor=owner, lead=lead, vehicle=car, starts_at=start, ends_at=start + timedelta(minutes=45)
+        )
+        if fate < 0.55:
+            continue  # booked for the coming days
+        sales.test_drive_record(
+            actor=owner,
+            drive=drive,
+            status="done",
+            licence_number=f"4403{rng.randrange(10**13, 10**14)}",
+            licence_expiry=today + timedelta(days=rng.randint(200, 2000)),
+            licence_consent=True,
+            feedback=rng.choice(["动力不错，后排空间满意", "噪音偏大，再比较", "很满意，想谈价格"]),
+            rating=rng.randint(3, 5),
+        )
+        list_price = _money(rng, low, high)
+        quote = sales.quote_create(
+            actor=owner,
+            lead=Lead.objects.get(pk=lead.pk),
+            data={
+                "brand": dealer.brand,
+                "series": series,
+                "list_price": str(list_price),
+                "discount": str((list_price * Decimal("0.05")).quantize(Decimal("1"))),
+                "insurance": str(_money(rng, 4000, 9000)),
+                "fees": "1500",
+                "accessories": [{"name": "脚垫", "price": "800"}, {"name": "行车记录仪", "price": "1200"}],
+            },
+        )
+        if fate < 0.7:
+            continue
+        lead = sales.lead_order(actor=owner, lead=Lead.objects.get(pk=lead.pk), quote=quote, deposit="5000")
+        if fate < 0.82:
+            continue
+        sales.lead_deliver(
+            actor=owner, lead=lead, vin=_vin(rng, dealer.wmi, today.year), plate=_plate(rng, dealer.plate_prefix)
+        )
+    for _ in range(DEMO_WALK_INS_ANONYMOUS):
+        arrived = now - timedelta(days=rng.randrange(14), minutes=rng.randrange(30, 480))
+        sales.showroom_visit_log(
+            actor=rng.choice(consultants),
+            data={
+                "arrived_at": arrived,
+                "left_at": arrived + timedelta(minutes=rng.randint(10, 90)),
+                "party_size": rng.randint(1, 3),
+                "series": rng.choice(dealer.series)[0],
+                "note": "只看车，未留信息",
+            },
+        )
+
+
 def _seed_dashboards(today: date) -> None:
     """Tonight's data quality and manager-dashboard counts (the nightly steps customers.data_quality
     and dashboards.figures): the dashboard's first count also covers the last 12 month ends, so its
@@ -761,13 +907,15 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
             _seed_complaints(rng, by_role)
             _seed_loyalty(rng, today, by_role)
             _seed_followups(rng, today, by_role)
+            # a generator of its own: what the steps before draw need not be the same from run to run
+            _seed_sales(dealer, random.Random(f"sales:{seed}:{offset}"), today, by_role)
             _seed_dashboards(today)
             admin = by_role[Role.TENANT_ADMIN][0]
             _credential, raw_key = credential_create(
                 actor=admin,
                 kind=ApiCredential.Kind.INTEGRATION,
                 name="DMS 演示对接 (demo DMS sync)",
-                scopes=["customers:read", "customers:write", "admin:read"],
+                scopes=["customers:read", "customers:write", "admin:read", "sales:read", "sales:write"],
             )
             result.api_keys.append((dealer.code, raw_key))
     return result

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +19,7 @@ from crm.tenancy.models import AuditAction, Membership
 from customers.selectors import customer_masked_value
 from dashboards import exports, presenters, selectors
 from dashboards.forms import DashboardForm, DrillForm
+from sales import selectors as sales_selectors
 
 DRILL_PAGE = 50
 
@@ -51,6 +54,31 @@ def figures_for(form: DashboardForm, membership: Membership) -> dict[str, Any]:
     )
 
 
+def sales_funnel_card(form: DashboardForm, membership: Membership) -> dict[str, Any] | None:
+    """The sales funnel of the dashboard's period (and consultant), for those who may see it, with
+    the link to the funnel page for the same period."""
+    if not membership.can("sales.view_all"):
+        return None
+    cleaned = form.cleaned_data
+    consultant = cleaned.get("consultant")
+    figures = sales_selectors.funnel(
+        viewer=membership,
+        filters=sales_selectors.FunnelFilters(period=Period(cleaned["start"], cleaned["end"]), owner=consultant),
+    )
+    query = {"start": cleaned["start"].isoformat(), "end": cleaned["end"].isoformat()}
+    if consultant is not None:
+        query["owner"] = str(consultant.pk)
+    return {
+        "steps": figures["steps"],
+        "visit_rate": figures["visit_rate"],
+        "test_drive_rate": figures["test_drive_rate"],
+        "close_rate": figures["close_rate"],
+        "pending_defeats": figures["pending_defeats"],
+        "pool": figures["pool"],
+        "url": reverse("sales:funnel") + "?" + urlencode(query),
+    }
+
+
 def _download(handle: Any, prefix: str, form: DashboardForm) -> HttpResponse:
     """The workbook is complete on disk before the response starts: streaming it reads no rows."""
     stamp = f"{form.cleaned_data['start']:%Y%m%d}-{form.cleaned_data['end']:%Y%m%d}"
@@ -83,6 +111,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 for h in figures["headline"]
             ],
             points_link=presenters.drill_url(query, "points"),
+            sales_funnel=sales_funnel_card(form, membership),
             query=query,
         )
     status = 200 if form.is_valid() else 400

@@ -382,18 +382,16 @@ def followup_subject_plan(
 ) -> Followup | None:
     """The one open follow-up of `reason` another area keeps for a customer (a sales lead's next
     call): an open one planned for another day or holder is cancelled ("planned again") and the new
-    one made; `due_from` None only cancels. Idempotent: the same plan twice changes nothing."""
+    one made under `source_key` (unique: the caller makes it so); `due_from` None only cancels.
+    Idempotent: the same day and holder again changes nothing."""
     current = (
         Followup.objects.select_for_update()
         .filter(customer=customer, reason=reason, status__in=ACTIVE_STATUSES)
         .first()
     )
+    holder = assignee.pk if assignee else None
     if current is not None:
-        if (
-            due_from is not None
-            and current.source_key == source_key
-            and current.assignee_id == (assignee.pk if assignee else None)
-        ):
+        if due_from is not None and current.due_from == due_from and current.assignee_id == holder:
             return current
         current.status, current.outcome_notes = Status.CANCELLED, _("Planned again.")
         current.completed_at = current.updated_at = timezone.now()
@@ -416,12 +414,6 @@ def followup_subject_plan(
         created_by=actor,
         created_on=timezone.localdate(),
     )
-    existing = Followup.objects.filter(source_key=source_key).first()
-    if existing is not None:  # planned, then replaced, then planned again for the same day: reopen it
-        existing.status, existing.assignee, existing.scheduled_on = Status.OPEN, assignee, due_from
-        existing.completed_at, existing.updated_at = None, timezone.now()
-        existing.save()
-        return existing
     followup.save()
     return followup
 

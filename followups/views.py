@@ -39,6 +39,7 @@ from followups.forms import (
     TeamPeriodForm,
 )
 from followups.models import Disposition, Followup, Reason
+from followups.subjects import subject_url
 
 PAGE_SIZE = 50
 # the one-click outcomes of the queue; the others need notes or a date: the detail page has them
@@ -149,6 +150,8 @@ def _detail_page(
         "assign_form": assign_form or AssignForm(initial={"assignee": followup.assignee_id}),
         "cancel_form": cancel_form or CancelForm(),
         "callback": Disposition.CALLBACK.value,
+        # what the call is about lives in another app (a sales lead): where that work is done
+        "subject_url": subject_url(followup),
     }
     return render(request, "followups/detail.html", context, status=status)
 

@@ -13,7 +13,7 @@ from customers.timeline import TimelineSource, timeline_sources
 from followups.subjects import FollowupSubject, followup_subjects
 from sales import customer_views, nightly, selectors, services
 
-# before follow-ups plan the night: a reclaimed or dormant lead's call is gone from the queue first
+# independent of follow-ups.schedule: the lead follow-ups are planned and cancelled by this step alone
 nightly_steps.register(NightlyStep(name="sales.leads", run=nightly.leads_nightly))
 home_cards.register(
     HomeCard(name="sales", after=("customers",), template="sales/_home_card.html", context=selectors.sales_home_card)

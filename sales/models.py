@@ -24,6 +24,7 @@ from django.contrib.postgres.fields import ArrayField, RangeOperators
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Func, Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -396,7 +397,7 @@ class LeadEvent(TenantOwnedModel):
         VISIT = "visit", _("Showroom visit")
         TEST_DRIVE = "test_drive", _("Test drive")
         QUOTE = "quote", _("Quote")
-        ORDER = "order", _("Order")
+        ORDER = "order", _("Ordered (deposit paid)")
         DELIVERY = "delivery", _("Delivery")
         DEFEAT_REQUESTED = "defeat_requested", _("Defeat reported")
         DEFEAT_APPROVED = "defeat_approved", _("Defeat approved")
@@ -421,7 +422,16 @@ class LeadEvent(TenantOwnedModel):
         verbose_name = _("lead event")
         verbose_name_plural = _("lead events")
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["tenant", "lead", "at"], name="leadevent_lead")]
+        indexes = [
+            models.Index(fields=["tenant", "lead", "at"], name="leadevent_lead"),
+            # a replayed enquiry is found by its external id (services.lead_capture)
+            models.Index(
+                models.F("tenant"),
+                KeyTransform("external_id", "data"),
+                condition=Q(kind="enquiry"),
+                name="leadevent_enquiry_external",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"

@@ -1,24 +1,31 @@
 """The nightly lead work (declared in hooks.py): reclaim, dormancy, waking, the cadence's follow-ups.
 
 Each part is one set-based statement over the dealership's leads (docs/sales.md#nightly states the
-rules); only giving reclaimed leads out again goes lead by lead, at most REASSIGN_LIMIT a night.
+rules); giving reclaimed leads out again is decided in memory over one read of the duty list (at
+most REASSIGN_LIMIT a night) and written with one statement per table.
 Idempotent: a second run the same night changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime, time
 from typing import Any
 
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from crm.tenancy.models import Tenant
+from crm.core.business_time import BusinessCalendar, NoBusinessHours
+from crm.core.notifications import notify
+from crm.tenancy.context import require_tenant_id
+from crm.tenancy.models import Membership, Tenant
 from customers.records import prospects_owner_set
 from followups.models import Reason as FollowupReason
 from followups.services import followups_cancel_for, followups_plan_from
-from sales.models import OPEN_STAGES, Lead, LeadEvent
-from sales.services import _assign, _next_on_duty, _replan, _save, sales_settings
+from sales.models import ONLINE_SOURCES, OPEN_STAGES, Lead, LeadEvent
+from sales.services import RoundRobin, sales_settings
 
 REASSIGN_LIMIT = 500
 OPEN = tuple(stage.value for stage in OPEN_STAGES)
@@ -68,22 +75,85 @@ def leads_reclaim(*, tenant_id: int, run_date: date, now: datetime) -> list[int]
     return [lead for lead, _customer, _owner in rows]
 
 
-def leads_reassign(*, lead_ids: list[int]) -> int:
-    """Give reclaimed leads out again, round-robin, never back to the consultant who let them go."""
+def leads_reassign(*, lead_ids: list[int], now: datetime) -> int:
+    """Give reclaimed leads out again by the round-robin (oldest capture first, at most
+    REASSIGN_LIMIT), never back to the consultant who let each go; a lead nobody else may take stays
+    in the pool. In memory over one read of the duty list, then one statement per table."""
     if not sales_settings().auto_assign or not lead_ids:
         return 0
-    given = 0
-    leads = Lead.objects.filter(pk__in=lead_ids[:REASSIGN_LIMIT], owner__isnull=True).select_related("customer")
-    for lead in leads.order_by("created_at", "id"):
-        former = LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.RECLAIMED).order_by("-at", "-id").first()
-        member = _next_on_duty(brand=lead.brand, exclude=former.from_owner if former else None)
+    leads = list(
+        Lead.objects.filter(pk__in=lead_ids, owner__isnull=True)
+        .order_by("created_at", "id")
+        .values_list("pk", "brand", "customer_id", "source", "first_contact_at")[:REASSIGN_LIMIT]
+    )
+    former = dict(
+        LeadEvent.objects.filter(lead_id__in=[row[0] for row in leads], kind=LeadEvent.Kind.RECLAIMED)
+        .order_by("lead_id", "-at", "-id")
+        .distinct("lead_id")
+        .values_list("lead_id", "from_owner_id")
+    )
+    robin = RoundRobin()
+    calendar = BusinessCalendar.for_tenant(Tenant.objects.get(pk=require_tenant_id()))
+    limit = sales_settings().response_minutes
+    given: list[tuple[int, int, int, datetime | None]] = []
+    for pk, brand, customer_id, source, first_contact_at in leads:
+        member = robin.pick(brand=brand, exclude_id=former.get(pk))
         if member is None:
-            break
-        _assign(lead, member, None, "nightly")
-        _save(lead)
-        _replan(lead)
-        given += 1
-    return given
+            continue
+        due = None
+        if source in ONLINE_SOURCES and first_contact_at is None:
+            with contextlib.suppress(NoBusinessHours):
+                due = calendar.add_minutes(now, limit)
+        given.append((pk, member.pk, customer_id, due))
+    robin.flush()
+    if not given:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE sales_lead l SET owner_id = n.owner_id, assigned_at = %(now)s, response_due_at = n.due,
+                   next_followup_on = GREATEST(l.next_followup_on, %(today)s::date), updated_at = %(now)s
+            FROM unnest(%(ids)s::bigint[], %(owners)s::bigint[], %(dues)s::timestamptz[]) AS n(id, owner_id, due)
+            WHERE l.id = n.id
+            """,
+            {
+                "now": now,
+                "today": timezone.localdate(now),
+                "ids": [g[0] for g in given],
+                "owners": [g[1] for g in given],
+                "dues": [g[3] for g in given],
+            },
+        )
+    LeadEvent.objects.bulk_create(
+        [
+            LeadEvent(lead_id=pk, kind=LeadEvent.Kind.ASSIGNED, at=now, to_owner_id=owner, summary="nightly")
+            for pk, owner, _customer, _due in given
+        ]
+    )
+    prospects_owner_set(owners={customer: owner for _pk, owner, customer, _due in given})
+    followups_plan_from(
+        select_sql="""
+            SELECT l.customer_id, 'lead', 'lead:' || l.id || ':' || l.next_followup_on || ':given', 'Lead ' || l.level,
+                   l.next_followup_on, l.owner_id,
+                   CASE WHEN c.consent_call AND c.mobile <> '' THEN 'call' ELSE 'visit' END,
+                   CASE l.level WHEN 'H' THEN 1 WHEN 'A' THEN 2 WHEN 'B' THEN 3 ELSE 4 END
+            FROM sales_lead l JOIN customers_customer c ON c.id = l.customer_id
+            WHERE l.id = ANY(%(ids)s) AND l.dormant_since IS NULL
+        """,
+        params={"ids": [g[0] for g in given]},
+    )
+    counts: dict[int, int] = {}
+    for _pk, owner, _customer, _due in given:
+        counts[owner] = counts.get(owner, 0) + 1
+    for member in Membership.objects.filter(pk__in=counts).select_related("user"):
+        notify(
+            recipients=[member],
+            kind="lead_assigned",
+            title=_("%(n)s leads given to you tonight") % {"n": counts[member.pk]},
+            url=reverse("sales:today"),
+            key=f"lead_assigned:night:{timezone.localdate(now).isoformat()}",
+        )
+    return len(given)
 
 
 def leads_dormancy(*, tenant_id: int, run_date: date, now: datetime, zone: str) -> int:
@@ -142,7 +212,7 @@ def leads_plan_followups(*, tenant_id: int, run_date: date) -> int:
     today has its one follow-up (reason "lead") in the queue, planned for that day."""
     return followups_plan_from(
         select_sql="""
-            SELECT l.customer_id, 'lead', 'lead:' || l.id || ':' || l.next_followup_on, 'Lead ' || l.level,
+            SELECT l.customer_id, 'lead', 'lead:' || l.id || ':' || l.next_followup_on || ':night', 'Lead ' || l.level,
                    l.next_followup_on, l.owner_id,
                    CASE WHEN c.consent_call AND c.mobile <> '' THEN 'call' ELSE 'visit' END,
                    CASE l.level WHEN 'H' THEN 1 WHEN 'A' THEN 2 WHEN 'B' THEN 3 ELSE 4 END
@@ -161,7 +231,7 @@ def leads_nightly(*, tenant_id: int, run_date: date, trigger: str = "") -> int:
     # the night belongs to run_date: its rules are applied as at the end of that day
     now = min(timezone.now(), datetime.combine(run_date, time(23, 59, 59), tzinfo=zone))
     reclaimed = leads_reclaim(tenant_id=tenant_id, run_date=run_date, now=now)
-    given = leads_reassign(lead_ids=reclaimed)
+    given = leads_reassign(lead_ids=reclaimed, now=now)
     dormant = leads_dormancy(tenant_id=tenant_id, run_date=run_date, now=now, zone=tenant.time_zone)
     woken = leads_wake(tenant_id=tenant_id, run_date=run_date, now=now)
     planned = leads_plan_followups(tenant_id=tenant_id, run_date=run_date)

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -35,6 +35,9 @@ from sales.models import (
     Stage,
     TestDrive,
 )
+
+# H before A before B before C (the letters do not sort that way)
+LEVEL_RANK = Case(When(level="H", then=1), When(level="A", then=2), When(level="B", then=3), default=4).asc()
 
 
 def lead_visible_to(*, viewer: Membership) -> QuerySet[Lead]:
@@ -64,7 +67,7 @@ def leads_today(*, viewer: Membership, on: date | None = None) -> QuerySet[Lead]
     return (
         Lead.objects.filter(owner=viewer, stage__in=OPEN_STAGES, next_followup_on__lte=on, dormant_since__isnull=True)
         .select_related("customer")
-        .order_by("next_followup_on", "level", "created_at", "id")
+        .order_by("next_followup_on", LEVEL_RANK, "created_at", "id")
     )
 
 
@@ -80,7 +83,7 @@ LEAD_SORTS = {
     "created": ("created_at", "id"),
     "next": ("next_followup_on", "id"),
     "-next": ("-next_followup_on", "-id"),
-    "level": ("level", "-created_at", "-id"),
+    "level": (LEVEL_RANK, "-created_at", "-id"),
 }
 
 # "reached" filter: a lead has reached a stage when it reached it or any later one (the funnel's rule)
@@ -164,8 +167,13 @@ def lead_list(*, viewer: Membership, filters: LeadFilters) -> QuerySet[Lead]:
         leads = leads.filter(defeat_status=DefeatStatus.PENDING)
     elif f.defeat == "approved":
         leads = leads.filter(stage=Stage.DEFEATED)
-    if f.due:
-        leads = leads.filter(stage__in=OPEN_STAGES, next_followup_on__lte=timezone.localdate())
+    if f.due:  # what is in someone's "my leads today": held, open, awake, due today or earlier
+        leads = leads.filter(
+            stage__in=OPEN_STAGES,
+            owner__isnull=False,
+            dormant_since__isnull=True,
+            next_followup_on__lte=timezone.localdate(),
+        )
     if f.dormant is not None:
         leads = leads.filter(dormant_since__isnull=not f.dormant)
     if f.customer_id:

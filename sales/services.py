@@ -151,27 +151,56 @@ def duty_set(
     return duty
 
 
+class RoundRobin:
+    """The consultants on duty, locked and read once, handing leads out in turn (docs/sales.md#round-robin):
+    each lead goes to the eligible consultant who got a lead longest ago (never: first), ties by the
+    duty's id; with assign_by_brand only those listing the lead's brand or no brand at all. `flush()`
+    writes the new last-assigned times in one statement."""
+
+    def __init__(self) -> None:
+        self.by_brand = sales_settings().assign_by_brand
+        self.duties = list(
+            ConsultantDuty.objects.select_for_update(of=("self",))
+            .select_related("member__user")
+            .filter(on_duty=True, member__is_active=True, member__role__in=[Role.SALES_CONSULTANT, Role.MANAGER])
+            .order_by("id")
+        )
+        self.touched: set[int] = set()
+
+    def pick(self, *, brand: str, exclude_id: int | None = None) -> Membership | None:
+        eligible = [
+            duty
+            for duty in self.duties
+            if duty.member_id != exclude_id
+            and (not (self.by_brand and brand) or not duty.brands or brand in duty.brands)
+        ]
+        if not eligible:
+            return None
+        duty = min(
+            eligible,
+            key=lambda d: (
+                d.last_assigned_at is not None,
+                d.last_assigned_at.timestamp() if d.last_assigned_at else 0,
+                d.pk,
+            ),
+        )
+        duty.last_assigned_at = timezone.now()
+        self.touched.add(duty.pk)
+        return duty.member
+
+    def flush(self) -> None:
+        changed = [duty for duty in self.duties if duty.pk in self.touched]
+        if changed:
+            ConsultantDuty.objects.bulk_update(changed, ["last_assigned_at"])
+        self.touched.clear()
+
+
 def _next_on_duty(*, brand: str, exclude: Membership | None = None) -> Membership | None:
-    """Round-robin: the consultant on duty who got a lead longest ago (never: first), ties by id;
-    with assign_by_brand, only those listing the lead's brand or no brand at all."""
-    settings = sales_settings()
-    duties = (
-        ConsultantDuty.objects.select_for_update(of=("self",))
-        .select_related("member__user")
-        .filter(on_duty=True, member__is_active=True, member__role__in=[Role.SALES_CONSULTANT, Role.MANAGER])
-        .order_by("last_assigned_at", "id")
-    )
-    if exclude is not None:
-        duties = duties.exclude(member=exclude)
-    if settings.assign_by_brand and brand:
-        duties = duties.filter(Q(brands=[]) | Q(brands__contains=[brand]))
-    # nulls first: Django's ascending order puts NULL last in PostgreSQL
-    duty = duties.filter(last_assigned_at__isnull=True).first() or duties.first()
-    if duty is None:
-        return None
-    duty.last_assigned_at = timezone.now()
-    duty.save(update_fields=["last_assigned_at"])
-    return duty.member
+    """One lead's consultant by the round-robin (None: nobody eligible is on duty)."""
+    robin = RoundRobin()
+    member = robin.pick(brand=brand, exclude_id=exclude.pk if exclude else None)
+    robin.flush()
+    return member
 
 
 # --- events, follow-ups, helpers ---------------------------------------------------------------------
@@ -215,7 +244,7 @@ def _replan(lead: Lead, actor: Membership | None = None) -> None:
     followup_subject_plan(
         customer=lead.customer,
         reason=FollowupReason.LEAD,
-        source_key=f"lead:{lead.pk}:{due.isoformat() if due else '-'}",
+        source_key=f"lead:{lead.pk}:{due.isoformat() if due else '-'}:{timezone.now().timestamp():.6f}",
         due_from=due,
         assignee=lead.owner,
         note=_("Lead %(level)s · %(model)s") % {"level": lead.level, "model": lead.series or lead.brand or "-"},
@@ -229,7 +258,13 @@ def _cadence_from(lead: Lead, day: date) -> None:
 
 
 def _advance(lead: Lead, stage: str, at: datetime) -> None:
-    """Move an open lead forward to `stage` (never back) and set every milestone it passes."""
+    """Move an open lead forward to `stage` (never back) and set its milestone. Any stage past
+    "new" is also a contact: the first one sets the first contact (and the first response)."""
+    if stage != Stage.NEW and lead.first_contact_at is None:
+        lead.first_contact_at = at
+        if lead.response_minutes is None:
+            lead.response_minutes = 0 if lead.source in (Source.WALK_IN, Source.PHONE) else _response_minutes(lead, at)
+            lead.response_due_at = None
     milestones = {
         Stage.CONTACTED: "first_contact_at",
         Stage.INVITED: "invited_at",
@@ -248,6 +283,7 @@ def _advance(lead: Lead, stage: str, at: datetime) -> None:
 
 def _touch(lead: Lead, at: datetime) -> None:
     """A contact with the person: the lead is worked (not dormant) and its cadence restarts."""
+    at = min(at, timezone.now())  # a drive recorded before its slot ended is a contact now
     lead.last_contact_at = max(lead.last_contact_at or at, at)
     lead.dormant_since = None
     _cadence_from(lead, timezone.localdate(at))
@@ -256,7 +292,11 @@ def _touch(lead: Lead, at: datetime) -> None:
 def _save(lead: Lead) -> None:
     lead.updated_at = timezone.now()
     try:
-        lead.full_clean(exclude=["tenant", "customer", "owner", "referrer", "order_quote", "defeat_reason"])
+        # the unique constraints are the database's to enforce (an IntegrityError is handled)
+        lead.full_clean(
+            exclude=["tenant", "customer", "owner", "referrer", "order_quote", "defeat_reason"],
+            validate_constraints=False,
+        )
     except ValidationError as error:
         raise ApplicationError(_("The lead cannot be saved."), fields=error.message_dict) from None
     lead.save()
@@ -401,7 +441,7 @@ def _clean_capture(data: dict[str, Any]) -> dict[str, Any]:
     budget = clean.get("budget")
     if budget not in (None, ""):
         try:
-            clean["budget"] = Decimal(str(budget)).quantize(CENT)
+            clean["budget"] = Decimal(str(budget)).quantize(CENT, ROUND_HALF_UP)
             if clean["budget"] < 0 or clean["budget"] >= Decimal("1e10"):
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
@@ -447,16 +487,24 @@ def _enquiry_again(actor: Membership, lead: Lead, clean: dict[str, Any]) -> Capt
     """A second enquiry of a person with an open lead: recorded on it; a colleague's claim is a conflict."""
     lead = _locked(lead)
     source_label = Source(clean["source"]).label
-    _event(
+    enquiry = _event(
         lead,
         LeadEvent.Kind.ENQUIRY,
         actor,
         f"{source_label} {clean.get('series', '')}".strip(),
         source=clean["source"],
         campaign=clean.get("campaign", ""),
+        source_system=clean.get("source_system", ""),
         external_id=clean.get("external_id", ""),
     )
-    _notify_owner(lead, "lead_enquiry", _("%(name)s enquired again") % {"name": lead.name})
+    if lead.owner is not None:
+        notify(
+            recipients=[lead.owner],
+            kind="lead_enquiry",
+            title=_("%(name)s enquired again") % {"name": lead.name},
+            url=lead_url(lead),
+            key=f"lead_enquiry:{enquiry.pk}",
+        )
     notice = ""
     claimant = actor if actor.role == Role.SALES_CONSULTANT else None
     if lead.owner_id is None and claimant is not None:
@@ -500,6 +548,18 @@ def lead_capture(*, actor: Membership, data: dict[str, Any], at: datetime | None
         earlier = Lead.objects.filter(source_system=clean["source_system"], external_id=clean["external_id"]).first()
         if earlier is not None:
             return Captured(lead=earlier, created=False)
+        # the same enquiry posted again, whose first post joined the person's open lead: recorded once
+        joined = (
+            LeadEvent.objects.filter(
+                kind=LeadEvent.Kind.ENQUIRY,
+                data__source_system=clean["source_system"],
+                data__external_id=clean["external_id"],
+            )
+            .select_related("lead")
+            .first()
+        )
+        if joined is not None:
+            return Captured(lead=joined.lead, created=False)
     customers = Customer.objects.filter(
         Q(mobile=clean["mobile"]) | Q(mobile_secondary=clean["mobile"]), merged_into__isnull=True
     ).order_by("pk")
@@ -543,7 +603,6 @@ def lead_capture(*, actor: Membership, data: dict[str, Any], at: datetime | None
     elif clean["source"] == Source.PHONE:
         _advance(lead, Stage.CONTACTED, at)
     if lead.first_contact_at is not None:
-        lead.response_minutes = 0
         _touch(lead, at)
     else:
         _cadence_from(lead, timezone.localdate(at) - timedelta(days=sales_settings().cadence_days(level)))
@@ -595,6 +654,9 @@ def _assign(lead: Lead, to: Membership | None, actor: Membership | None, why: st
     lead.owner = to
     lead.assigned_at = timezone.now() if to is not None else None
     lead.response_due_at = _response_due(lead) if lead.first_contact_at is None else None
+    if to is not None and lead.next_followup_on is not None:
+        # the new consultant starts with the lead due today at the latest, never overdue
+        lead.next_followup_on = max(lead.next_followup_on, timezone.localdate())
     _event(
         lead,
         kind or (LeadEvent.Kind.ASSIGNED if to is not None else LeadEvent.Kind.RECLAIMED),
@@ -640,6 +702,11 @@ def conflict_decide(*, actor: Membership, conflict: Conflict, give_to_claimant: 
     conflict.decided_by, conflict.decided_at = actor, timezone.now()
     conflict.save()
     _event(lead, LeadEvent.Kind.CONFLICT_DECIDED, actor, conflict.get_status_display(), status=conflict.status)
+    if give_to_claimant and not _is_consultant(conflict.claimant):
+        raise ApplicationError(
+            _("The claimant no longer sells here; keep the lead with its owner or give it to someone else."),
+            fields={"give_to_claimant": [_("Not an active consultant.")]},
+        )
     if give_to_claimant and lead.is_open:
         _assign(lead, conflict.claimant, actor, _("Ownership conflict decided"))
         _save(lead)
@@ -726,6 +793,14 @@ CONTACT_DISPOSITIONS = (
 NOT_REACHED = (Disposition.NO_ANSWER, Disposition.WRONG_NUMBER)
 
 
+def _lead_followup_open(lead: Lead) -> bool:
+    from followups.models import ACTIVE_STATUSES, Followup
+
+    return Followup.objects.filter(
+        customer=lead.customer, reason=FollowupReason.LEAD, status__in=ACTIVE_STATUSES
+    ).exists()
+
+
 def lead_attempt_logged(*, followup: Any, attempt: Any, actor: Membership) -> None:
     """followups → sales: an attempt on a lead's follow-up, wherever it was logged (the queue or
     the lead page) is a contact of the lead (the hook registered in hooks.py)."""
@@ -756,6 +831,10 @@ def _contacted(lead: Lead, at: datetime, disposition: str, actor: Membership, no
         disposition=disposition,
         notes=notes[:300],
     )
+    if disposition in NOT_REACHED and not _lead_followup_open(lead):
+        # the follow-up ended without reaching them (a wrong number, or unreachable after its
+        # attempts): the lead is tried again at its next cadence step from today
+        _cadence_from(lead, timezone.localdate(at))
     _save(lead)
     _replan(lead, actor)
 
@@ -837,9 +916,6 @@ def lead_invite(*, actor: Membership, lead: Lead, appointment_at: datetime, note
             _("The invitation was not saved."),
             fields={"appointment_at": [_("Within %(days)s days.") % {"days": MAX_APPOINTMENT_DAYS}]},
         )
-    if lead.first_contact_at is None:
-        lead.response_minutes = _response_minutes(lead, now)
-        lead.response_due_at = None
     lead.appointment_at = appointment_at
     _advance(lead, Stage.INVITED, now)
     _touch(lead, now)
@@ -945,7 +1021,10 @@ def showroom_visit_log(
 @transaction.atomic
 def showroom_visit_leave(*, actor: Membership, visit: ShowroomVisit, left_at: datetime | None = None) -> ShowroomVisit:
     require(actor, "sales.work", _("Your role may not log showroom traffic."))
-    visit = ShowroomVisit.objects.select_for_update().get(pk=visit.pk)
+    visit = ShowroomVisit.objects.select_for_update().select_related("lead").get(pk=visit.pk)
+    mine = actor.pk in (visit.consultant_id, visit.lead.owner_id if visit.lead else None)
+    if not (mine or actor.can("sales.view_all")):
+        raise NotAllowed(_("This visit is a colleague's."))
     left_at = left_at or timezone.now()
     if left_at <= visit.arrived_at:
         raise ApplicationError(_("The visit was not changed."), fields={"left_at": [_("They left after they came.")]})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -313,6 +313,53 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             scheduled_on=date(2025, 6, 1),
             assignee=dealer.consultant,
         )
+        # sales: Alice's lead on the same person, with a quote, a driven test drive and a walk-in
+        from sales import services as sales_services
+        from sales.models import LeadEvent, SalesSettings
+
+        lead = sales_services.lead_capture(
+            actor=dealer.consultant,
+            data={
+                "name": f"机密线索{marker}",
+                "mobile": customer.mobile,
+                "source": "online",
+                "series": "Model Y",
+                "source_system": "portal",
+                "external_id": f"LEAD-{marker}",
+                "notes": f"机密线索备注{marker}",
+            },
+        ).lead
+        demo_car = sales_services.demo_vehicle_save(
+            actor=dealer.manager, data={"brand": "Tesla", "series": "Model Y", "plate": "试驾车"}
+        )
+        drive_start = timezone.now() + timedelta(days=1)
+        drive = sales_services.test_drive_book(
+            actor=dealer.consultant,
+            lead=lead,
+            vehicle=demo_car,
+            starts_at=drive_start,
+            ends_at=drive_start + timedelta(minutes=30),
+        )
+        drive = sales_services.test_drive_record(
+            actor=dealer.consultant,
+            drive=drive,
+            status="done",
+            licence_number=f"LIC{marker}"[:20],
+            licence_expiry=date(2099, 1, 1),
+            licence_consent=True,
+            feedback=f"机密试驾{marker}",
+        )
+        quote = sales_services.quote_create(
+            actor=dealer.consultant,
+            lead=lead,
+            data={"brand": "Tesla", "series": "Model Y", "list_price": "263900", "note": f"机密报价{marker}"},
+        )
+        visit = sales_services.showroom_visit_log(
+            actor=dealer.consultant, data={"arrived_at": timezone.now(), "note": f"机密客流{marker}"}, lead=lead
+        )
+        sales_services.duty_set(actor=dealer.manager, member=dealer.consultant, on_duty=True)
+        sales_services.defeat_reasons_ensure()
+        sales_services.sales_settings()
         from dashboards.aggregates import dashboard_figures_refresh
         from dashboards.models import CustomerStateDay, RevenueDay, RevenueDayTotal
 
@@ -364,6 +411,13 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             "loyalty_redemption": redemption,
             "loyalty_level_change": LevelChange.objects.get(member=member),
             "loyalty_referral": referral,
+            "lead": lead,
+            "lead_event": LeadEvent.objects.filter(lead=lead).order_by("pk").first(),
+            "demo_vehicle": demo_car,
+            "test_drive": drive,
+            "quote": quote,
+            "showroom_visit": visit,
+            "sales_settings": SalesSettings.objects.get(),
             "manager": dealer.manager,
             "consultant": dealer.consultant,
         }
@@ -395,6 +449,12 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             f"机密回访{marker}",
             f"机密回访结果{marker}",
             f"机密待访{marker}",
+            f"机密线索{marker}",
+            f"机密线索备注{marker}",
+            f"机密试驾{marker}",
+            f"机密报价{marker}",
+            f"机密客流{marker}",
+            f"LIC{marker}"[:20],
             dealer.manager.user.email,
             dealer.consultant.user.email,
         ]

@@ -38,11 +38,20 @@ def _snapshot() -> list[tuple]:  # type: ignore[type-arg]
             rows.append(
                 (
                     tenant.code,
-                    list(Customer.objects.order_by("external_id").values_list("name", "mobile", "birthday")[:50]),
+                    list(
+                        Customer.objects.order_by("external_id", "mobile").values_list("name", "mobile", "birthday")[
+                            :50
+                        ]
+                    ),
                 )
             )
             rows.append((tenant.code, list(Vehicle.objects.order_by("vin").values_list("vin", "plate")[:50])))
             rows.append((tenant.code, Order.objects.count(), str(sum(o.amount for o in Order.objects.all()))))
+            from sales.models import Lead
+
+            rows.append(
+                (tenant.code, sorted(Lead.objects.values_list("name", "stage", "owner__user__email", "source")))
+            )
     return rows
 
 

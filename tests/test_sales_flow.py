@@ -106,7 +106,9 @@ def test_walk_in_to_delivery(dealer: Any) -> None:
     from crm.core.period import Period
 
     today = timezone.localdate()
-    figures = selectors.funnel(viewer=dealer.manager, filters=selectors.FunnelFilters(period=Period(today, today)))
+    figures = selectors.funnel(
+        viewer=dealer.manager, filters=selectors.FunnelFilters(period=Period(today, today), source="phone")
+    )
     steps = {s["stage"]: s["leads"] for s in figures["steps"]}
     assert steps == {
         "new": 1,

@@ -317,6 +317,9 @@ SPECTACULAR_SETTINGS = {
         "TouchpointChannelEnum": "customers.models.Touchpoint.Channel",
         "FollowupChannelEnum": "followups.models.Channel",
         "FollowupStatusEnum": "followups.models.Status",
+        "DispositionEnum": "followups.models.Disposition",
+        "LeadSourceEnum": "sales.models.Source",
+        "LeadContactDispositionEnum": "sales.serializers.CONTACT_DISPOSITION_CHOICES",
     },
 }
 
