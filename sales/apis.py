@@ -24,13 +24,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,6 +43,7 @@ from customers.selectors import customer_visible_to
 from customers.services import customers_read_unmasked
 from sales import selectors, services
 from sales.filters import LeadFilter
+from sales.intake import leads_capture_bulk
 from sales.models import DefeatReason, DemoVehicle, Lead, LeadEvent, Quote, ShowroomVisit, TestDrive
 from sales.serializers import (
     DemoVehicleSerializer,
@@ -276,10 +275,11 @@ class LeadViewSet(_SalesAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     @extend_schema(request=LeadBulkSerializer, parameters=[IDEMPOTENCY_HEADER], responses=LeadBulkResultSerializer)
     @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
     def bulk(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Capture up to 1,000 leads, each on its own (a bad row fails alone, in its own savepoint):
+        """Capture up to 1,000 leads, each on its own (a bad row fails alone and leaves no trace):
         per row `created`, `existing` (captured before or joined the person's open lead) or `error`
         with its field errors. With an Idempotency-Key, a row without external_id is keyed by the key
-        and its index, so the same batch sent again creates nothing. More than 1,000: 413."""
+        and its index, so the same batch sent again creates nothing. More than 1,000: 413.
+        The rows are captured together (sales.intake.leads_capture_bulk), as one by one."""
         key = self._idempotency_key(request)
         body = request.data
         rows = body.get("leads") if isinstance(body, dict) else None
@@ -299,8 +299,23 @@ class LeadViewSet(_SalesAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
                 fields["leads"] = ["At least one lead."]
             raise ApplicationError("Some fields are not valid.", code="validation_error", fields=fields)
         results: list[dict[str, Any]] = []
+        checked: list[dict[str, Any]] = []  # the rows that passed the serializer, keyed
+        positions: list[int] = []
+        checker = LeadCaptureSerializer()  # one for every row: its fields are bound once, not per row
         for index, row in enumerate(rows):
-            results.append(self._bulk_row(index, row, f"{key}#{index}" if key else ""))
+            results.append({"index": index, "status": "error", "id": None, "notice": "", "errors": {}})
+            data = self._bulk_row_data(checker, row, results[index])
+            if data is not None:
+                checked.append(self._with_key(data, f"{key}#{index}" if key else ""))
+                positions.append(index)
+        captured = leads_capture_bulk(actor=self.membership, rows=checked)
+        for index, outcome in zip(positions, captured, strict=True):
+            results[index].update(
+                status=outcome.status,
+                id=outcome.lead.pk if outcome.lead is not None else None,
+                notice=outcome.notice,
+                errors=outcome.errors,
+            )
         see_all = self.membership.can("sales.view_all")
         ids = [r["id"] for r in results if r["id"] is not None]
         if not see_all and ids:
@@ -320,29 +335,21 @@ class LeadViewSet(_SalesAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             ).data
         )
 
-    def _bulk_row(self, index: int, row: Any, key: str) -> dict[str, Any]:
-        result: dict[str, Any] = {"index": index, "status": "error", "id": None, "notice": "", "errors": {}}
+    def _bulk_row_data(self, checker: LeadCaptureSerializer, row: Any, result: dict[str, Any]) -> dict[str, Any] | None:
+        """A bulk row checked (as `is_valid` does) and its ids resolved, or None with its errors in `result`."""
         if not isinstance(row, dict):
             result["errors"] = {"non_field_errors": ["A lead is an object."]}
-            return result
-        incoming = LeadCaptureSerializer(data=row)
-        if not incoming.is_valid():
-            result["errors"] = _field_errors(incoming.errors)
-            return result
+            return None
         try:
-            with transaction.atomic():  # each row in its own savepoint: a failed row leaves no trace
-                captured = self._capture(self._with_key(self._capture_data(incoming.validated_data), key))
+            values = checker.run_validation(row)
+        except serializers.ValidationError as error:
+            result["errors"] = _field_errors(error.detail)
+            return None
+        try:
+            return self._capture_data(values)
         except ApplicationError as error:
             result["errors"] = error.fields or {"non_field_errors": [error.message]}
-            return result
-        except DjangoValidationError as error:
-            result["errors"] = _field_errors(error.message_dict if hasattr(error, "error_dict") else error.messages)
-            return result
-        except DataError:
-            result["errors"] = {"non_field_errors": ["A value is out of the range this field accepts."]}
-            return result
-        result.update(status="created" if captured.created else "existing", id=captured.lead.pk, notice=captured.notice)
-        return result
+            return None
 
     # --- working a lead -----------------------------------------------------------------------
 

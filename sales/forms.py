@@ -18,7 +18,7 @@ from crm.tenancy.models import Membership
 from crm.tenancy.selectors import members_who_can
 from customers.models import Touchpoint
 from sales.models import DefeatReason, DemoVehicle, Level, Payment, Quote, Source, Stage, Timeframe
-from sales.selectors import LEAD_SORTS
+from sales.selectors import LEAD_SORTS, LeadFilters
 from sales.services import CONTACT_DISPOSITIONS, TEST_DRIVE_OUTCOMES
 
 ACCESSORY_ROWS = 6
@@ -170,6 +170,27 @@ class LeadFilterForm(forms.Form):
         if start and end and start > end:
             self.add_error("created_to", _("The end is before the start."))
         return cleaned
+
+    def filters(self) -> LeadFilters:
+        """The valid form as the selector's filters: the list page and its download read it alike
+        (the viewer's own visibility is applied by selectors.lead_list)."""
+        data = self.cleaned_data
+        holder = data.get("owner") or ""
+        return LeadFilters(
+            q=data.get("q") or "",
+            stage=data.get("stage") or "",
+            level=data.get("level") or "",
+            source=data.get("source") or "",
+            owner=self.people.get(holder) if holder != POOL else None,
+            pool=holder == POOL,
+            series=(data.get("series") or "").strip(),
+            created_from=data.get("created_from"),
+            created_to=data.get("created_to"),
+            reached=data.get("reached") or "",
+            defeat=data.get("defeat") or "",
+            due=bool(data.get("due")),
+            sort=data.get("sort") or "-created",
+        )
 
 
 # --- working a lead ---------------------------------------------------------------------------------

@@ -16,9 +16,8 @@ from crm.core.period import Period
 from crm.tenancy.forms import MemberChoiceField
 from crm.tenancy.models import Membership
 from crm.tenancy.roles import Role
-from sales.forms import POOL, LeadFilterForm
 from sales.models import DefeatReason, DemoVehicle, SalesSettings, Source
-from sales.selectors import FunnelFilters, LeadFilters
+from sales.selectors import FunnelFilters
 
 LONGEST_DAYS = 3 * 366
 SELLING_ROLES = [Role.SALES_CONSULTANT, Role.MANAGER]
@@ -34,29 +33,6 @@ def sellers(*, active_only: bool = True) -> Any:
     if active_only:
         people = people.filter(is_active=True)
     return people.order_by("user__last_name", "user__first_name", "id")
-
-
-def lead_filters(form: LeadFilterForm) -> LeadFilters:
-    """The lead list's valid filter form (sales.forms.LeadFilterForm, built with sees_all=True) as
-    the selector's filters: the same reading as the list page's, so that a download lists exactly
-    what the page lists. The viewer's own visibility is applied by selectors.lead_list."""
-    data = form.cleaned_data
-    holder = data.get("owner") or ""
-    return LeadFilters(
-        q=data.get("q") or "",
-        stage=data.get("stage") or "",
-        level=data.get("level") or "",
-        source=data.get("source") or "",
-        owner=form.people.get(holder) if holder != POOL else None,
-        pool=holder == POOL,
-        series=(data.get("series") or "").strip(),
-        created_from=data.get("created_from"),
-        created_to=data.get("created_to"),
-        reached=data.get("reached") or "",
-        defeat=data.get("defeat") or "",
-        due=bool(data.get("due")),
-        sort=data.get("sort") or "-created",
-    )
 
 
 class FunnelForm(DateRangeForm):

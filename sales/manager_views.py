@@ -36,7 +36,6 @@ from sales.manager_forms import (
     DutyForm,
     FunnelForm,
     SalesSettingsForm,
-    lead_filters,
     sellers,
 )
 from sales.models import ConsultantDuty, DefeatReason, Lead, Source, Stage
@@ -237,7 +236,7 @@ def lead_export(request: HttpRequest) -> HttpResponse:
     form = LeadFilterForm(request.GET, sees_all=True)
     if not form.is_valid():
         return render(request, "sales/manager_lead_export.html", {"form": form}, status=400)
-    leads = selectors.lead_list(viewer=viewer, filters=lead_filters(form))
+    leads = selectors.lead_list(viewer=viewer, filters=form.filters())
     used = {k: v for k, v in request.GET.items() if k in form.fields and v}
     audit_record(
         action=AuditAction.CUSTOMERS_EXPORTED,

@@ -1021,7 +1021,7 @@ def showroom_visit_log(
 @transaction.atomic
 def showroom_visit_leave(*, actor: Membership, visit: ShowroomVisit, left_at: datetime | None = None) -> ShowroomVisit:
     require(actor, "sales.work", _("Your role may not log showroom traffic."))
-    visit = ShowroomVisit.objects.select_for_update().select_related("lead").get(pk=visit.pk)
+    visit = ShowroomVisit.objects.select_for_update(of=("self",)).select_related("lead").get(pk=visit.pk)
     mine = actor.pk in (visit.consultant_id, visit.lead.owner_id if visit.lead else None)
     if not (mine or actor.can("sales.view_all")):
         raise NotAllowed(_("This visit is a colleague's."))

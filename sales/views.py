@@ -33,7 +33,6 @@ from crm.tenancy.models import Membership
 from customers.selectors import customer_visible_to
 from sales import selectors, services
 from sales.forms import (
-    POOL,
     AccessoryFormSet,
     AssignForm,
     ContactForm,
@@ -133,23 +132,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     filters = selectors.LeadFilters()
     status = 200
     if form.is_valid():
-        data = form.cleaned_data
-        holder = data.get("owner") or ""
-        filters = selectors.LeadFilters(
-            q=data.get("q") or "",
-            stage=data.get("stage") or "",
-            level=data.get("level") or "",
-            source=data.get("source") or "",
-            owner=form.people.get(holder) if holder != POOL else None,
-            pool=holder == POOL,
-            series=(data.get("series") or "").strip(),
-            created_from=data.get("created_from"),
-            created_to=data.get("created_to"),
-            reached=data.get("reached") or "",
-            defeat=data.get("defeat") or "",
-            due=bool(data.get("due")),
-            sort=data.get("sort") or "-created",
-        )
+        filters = form.filters()
     elif request.GET:
         status = 400
     rows: list[Lead] = []

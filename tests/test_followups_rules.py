@@ -59,7 +59,12 @@ def night(day: date) -> dict[str, int]:
 
 
 def created(reason: str | None = None) -> list[Followup]:
-    followups = Followup.objects.exclude(source_key__contains=":isolation-").order_by("due_from", "id")
+    # build_dealership's own: its isolation follow-ups and its sales lead's follow-up
+    followups = (
+        Followup.objects.exclude(source_key__contains=":isolation-")
+        .exclude(reason=Reason.LEAD)
+        .order_by("due_from", "id")
+    )
     return list(followups.filter(reason=reason) if reason else followups)
 
 

@@ -68,7 +68,7 @@ def test_walk_in_to_delivery(dealer: Any) -> None:
             starts_at=start + timedelta(minutes=10),
             ends_at=start + timedelta(minutes=40),
         )
-    assert "booked" in str(clash.value.fields)  # type: ignore[attr-defined]
+    assert clash.value.code == "booked" and "starts_at" in clash.value.fields  # type: ignore[attr-defined]
     services.test_drive_record(
         actor=alice,
         drive=drive,

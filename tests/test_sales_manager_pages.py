@@ -51,6 +51,10 @@ AT_OR_AFTER = {
 
 @pytest.fixture
 def dealer(dealer_b: Any) -> Iterator[Any]:
+    from django.contrib.auth import get_user_model
+
+    # the pages and downloads in English: the tests name sheets and headings as written in the code
+    get_user_model().objects.filter(pk=dealer_b.manager.user_id).update(preferred_language="en")
     with tenant_context(dealer_b.tenant.pk):
         yield dealer_b
 
