@@ -1564,12 +1564,12 @@ def lead_reopen(*, actor: Membership, lead: Lead, note: str = "") -> Lead:
 def leads_hand_over(
     *, actor: Membership, from_member: Membership, to_member: Membership | None, meta: Any = None
 ) -> int:
-    """A consultant leaves or changes desk: every open lead they hold goes to a colleague (or the pool)."""
-    require(actor, "sales.manage", _("Only a manager gives leads out or takes them back."))
+    """A consultant leaves or changes desk (the staff page's hand-over): every open lead they hold goes
+    to the colleague taking over, or to the pool when that colleague does not sell."""
+    if not (actor.can("sales.manage") or actor.can("users.manage")):
+        raise NotAllowed(_("Only a manager gives leads out or takes them back."))
     if to_member is not None and not _is_consultant(to_member):
-        raise ApplicationError(
-            _("Leads go to an active sales consultant or manager."), fields={"to_member": [_("Does not sell.")]}
-        )
+        to_member = None
     moved = 0
     for lead in Lead.objects.filter(owner=from_member, stage__in=OPEN_STAGES).select_related("customer"):
         _assign(lead, to_member, actor, _("Handed over"))

@@ -313,7 +313,8 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             scheduled_on=date(2025, 6, 1),
             assignee=dealer.consultant,
         )
-        # sales: Alice's lead on the same person, with a quote, a driven test drive and a walk-in
+        # sales: Alice's lead on the same person (no touchpoint: its history stays as it was), with a
+        # quote and a booked test drive, and a walk-in of her own
         from sales import services as sales_services
         from sales.models import LeadEvent, SalesSettings
 
@@ -340,22 +341,14 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             starts_at=drive_start,
             ends_at=drive_start + timedelta(minutes=30),
         )
-        drive = sales_services.test_drive_record(
-            actor=dealer.consultant,
-            drive=drive,
-            status="done",
-            licence_number=f"LIC{marker}"[:20],
-            licence_expiry=date(2099, 1, 1),
-            licence_consent=True,
-            feedback=f"机密试驾{marker}",
-        )
         quote = sales_services.quote_create(
             actor=dealer.consultant,
             lead=lead,
             data={"brand": "Tesla", "series": "Model Y", "list_price": "263900", "note": f"机密报价{marker}"},
         )
+        # anonymous traffic: a walk-in of the lead would add a touchpoint to the shared customer
         visit = sales_services.showroom_visit_log(
-            actor=dealer.consultant, data={"arrived_at": timezone.now(), "note": f"机密客流{marker}"}, lead=lead
+            actor=dealer.consultant, data={"arrived_at": timezone.now(), "note": f"机密客流{marker}"}
         )
         sales_services.duty_set(actor=dealer.manager, member=dealer.consultant, on_duty=True)
         sales_services.defeat_reasons_ensure()
@@ -451,10 +444,8 @@ def build_dealership(code: str, name: str, *, variant: int) -> Dealership:
             f"机密待访{marker}",
             f"机密线索{marker}",
             f"机密线索备注{marker}",
-            f"机密试驾{marker}",
             f"机密报价{marker}",
             f"机密客流{marker}",
-            f"LIC{marker}"[:20],
             dealer.manager.user.email,
             dealer.consultant.user.email,
         ]
