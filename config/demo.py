@@ -736,15 +736,19 @@ def _seed_followups(rng: random.Random, today: date, by_role: dict[str, list[Mem
 
 
 # Sales: leads captured over the last weeks, each worked as far as its dice say (docs/sales.md).
-DEMO_LEADS = 160
+# one new lead a month for every 20 customers of the dealership (150 at the demo's 3,000), at least 20
+LEADS_PER_CUSTOMERS = 20
+MIN_DEMO_LEADS = 20
 DEMO_LEAD_DAYS = 45
-DEMO_WALK_INS_ANONYMOUS = 40
+ANONYMOUS_WALK_INS_PER_LEADS = 4  # a walk-in who leaves no details for every 4 leads
 LEAD_SOURCES = (("walk_in", 30), ("phone", 15), ("online", 30), ("brand", 10), ("event", 8), ("referral", 7))
 DEFEAT_NOTES = ("price", "competitor", "plan_changed", "unreachable", "no_stock", "loan_refused")
 COMPETITORS = (("比亚迪", "宋PLUS"), ("特斯拉", "Model Y"), ("本田", "CR-V"), ("吉利", "星越L"))
 
 
-def _seed_sales(dealer: DemoDealership, rng: random.Random, today: date, by_role: dict[str, list[Membership]]) -> None:
+def _seed_sales(
+    dealer: DemoDealership, rng: random.Random, today: date, by_role: dict[str, list[Membership]], *, leads: int
+) -> None:
     """Consultants on duty, three demo cars, and leads at every stage: a walk-in or call taken by a
     consultant, online and brand leads given out round-robin (some left unanswered for the reclaim),
     invitations, visits, test drives, quotes, orders and deliveries, defeats waiting for approval
@@ -769,7 +773,7 @@ def _seed_sales(dealer: DemoDealership, rng: random.Random, today: date, by_role
     referrers = list(Customer.objects.filter(orders__isnull=False).distinct().order_by("pk")[:30])
     sources, weights = zip(*LEAD_SOURCES, strict=True)
     slot = 0
-    for index in range(DEMO_LEADS):
+    for index in range(leads):
         source = rng.choices(sources, weights=weights)[0]
         series, low, high = rng.choice(dealer.series)
         at = now - timedelta(days=rng.randrange(DEMO_LEAD_DAYS), hours=rng.randrange(9), minutes=rng.randrange(60))
@@ -866,7 +870,7 @@ def _seed_sales(dealer: DemoDealership, rng: random.Random, today: date, by_role
         sales.lead_deliver(
             actor=owner, lead=lead, vin=_vin(rng, dealer.wmi, today.year), plate=_plate(rng, dealer.plate_prefix)
         )
-    for _ in range(DEMO_WALK_INS_ANONYMOUS):
+    for _ in range(leads // ANONYMOUS_WALK_INS_PER_LEADS):
         arrived = now - timedelta(days=rng.randrange(14), minutes=rng.randrange(30, 480))
         sales.showroom_visit_log(
             actor=rng.choice(consultants),
@@ -908,7 +912,8 @@ def seed_demo(*, customers_per_dealership: int, seed: int, today: date, progress
             _seed_loyalty(rng, today, by_role)
             _seed_followups(rng, today, by_role)
             # a generator of its own: what the steps before draw need not be the same from run to run
-            _seed_sales(dealer, random.Random(f"sales:{seed}:{offset}"), today, by_role)
+            leads = max(MIN_DEMO_LEADS, customers_per_dealership // LEADS_PER_CUSTOMERS)
+            _seed_sales(dealer, random.Random(f"sales:{seed}:{offset}"), today, by_role, leads=leads)
             _seed_dashboards(today)
             admin = by_role[Role.TENANT_ADMIN][0]
             _credential, raw_key = credential_create(
