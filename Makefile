@@ -90,7 +90,7 @@ test: db messages browser assets
 	@set -o pipefail; export REDIS_URL_FOR_TESTS="$${REDIS_URL:-$$(scripts/devredis.sh url)}" \
 	  DATABASE_SUPERUSER_URL="$(DATABASE_SUPERUSER_URL)"; \
 	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); \
-	else $(PY) -m pytest $(addprefix --ignore=,$(SLOW_TESTS)) && $(PY) -m pytest -n 2 $(SLOW_TESTS); fi
+	else $(PY) -m pytest -n 2 $(addprefix --ignore=,$(SLOW_TESTS)) && $(PY) -m pytest -n 2 $(SLOW_TESTS); fi
 
 # The same four checks run before each commit once `make hooks` installed them (.pre-commit-config.yaml).
 lint: venv
